@@ -1,0 +1,53 @@
+# One entry point for developers and CI. Every target bootstraps what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen
+
+.PHONY: demo test check lint typecheck layers unit bench golden clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+## demo: the main job so far: verdicts, a trace and the connectivity matrix on the example cluster
+demo: $(VENV)/.synced
+	$(RUN) netwarden verdict -f examples/demo --probes examples/demo-probes.yaml -o table
+	$(RUN) netwarden explain -f examples/demo --from shop/frontend-0 --to shop/db-0 --port 5432 --protocol TCP
+	$(RUN) netwarden matrix -f examples/demo --ports 80/TCP,5432/TCP
+	$(RUN) netwarden lint -f examples/demo || true
+
+## test: every check CI runs (lint, format, types, layers, tests)
+test: check
+
+check: lint typecheck layers unit
+
+lint: $(VENV)/.synced
+	$(RUN) ruff check src tests scripts
+	$(RUN) ruff format --check src tests scripts
+
+typecheck: $(VENV)/.synced
+	$(RUN) mypy
+
+layers: $(VENV)/.synced
+	$(RUN) lint-imports
+
+unit: $(VENV)/.synced
+	$(RUN) pytest -q
+
+## bench: performance figures (compile, update, verdicts/s, vs network-config-analyzer)
+bench: $(VENV)/.synced
+	$(RUN) python -m tests.bench.run_bench
+
+## golden: regenerate golden files after an intended change
+golden: $(VENV)/.synced
+	NETWARDEN_REGEN_GOLDEN=1 $(RUN) pytest -q tests/golden
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,20 @@
+"""The ``netwarden`` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from netwarden.cli import offline
+
+app = typer.Typer(
+    name="netwarden",
+    help="Zero-trust network policy for Kubernetes fleets running Cilium.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+offline.register(app)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

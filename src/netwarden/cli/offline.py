@@ -1,0 +1,171 @@
+"""Offline commands: they read manifests from files and need no server."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from netwarden.cli import render
+from netwarden.engine.compiled import CompiledEngine
+from netwarden.engine.explain import explain_connection
+from netwarden.engine.matrix import connectivity_matrix
+from netwarden.engine.probe import resolve_probes
+from netwarden.engine.world import UnknownEndpoint, World
+from netwarden.model.diagnostics import Diagnostic, Severity
+from netwarden.model.ports import Protocol
+from netwarden.sources.loader import PolicyInput, load_inputs
+from netwarden.sources.probes import parse_probes
+
+
+class Output(str, Enum):
+    json = "json"
+    table = "table"
+
+
+FilesOpt = Annotated[
+    list[str],
+    typer.Option(
+        "-f",
+        "--file",
+        help="Manifest file or directory (repeatable); 'cluster=path' names the cluster.",
+    ),
+]
+
+
+def fail(diags: list[Diagnostic] | str) -> NoReturn:
+    text = diags if isinstance(diags, str) else render.diagnostics_text(diags)
+    typer.echo(text, err=True)
+    raise typer.Exit(2)
+
+
+def load_world(files: list[str], quiet_notes: bool = True) -> tuple[World, PolicyInput]:
+    if not files:
+        fail("error: at least one -f/--file is required")
+    inp = load_inputs(files)
+    if inp.errors:
+        fail(inp.errors)
+    for diag in inp.diagnostics:
+        if diag.severity is Severity.WARNING or not quiet_notes:
+            typer.echo(str(diag), err=True)
+    return World(inp.clusters, inp.policies), inp
+
+
+def verdict(
+    files: FilesOpt,
+    probes: Annotated[Path, typer.Option("--probes", help="YAML/JSON list of probes.")],
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
+) -> None:
+    """Evaluate connectivity probes against the policies in the inputs."""
+    world, _ = load_world(files)
+    try:
+        text = probes.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{probes}: error: cannot read probes: {exc}")
+    parsed, diags = parse_probes(text, str(probes))
+    if [d for d in diags if d.severity is Severity.ERROR]:
+        fail(diags)
+    resolved, diags = resolve_probes(world, parsed)
+    if diags:
+        fail(diags)
+    engine = CompiledEngine(world)
+    records = []
+    rows = []
+    for rp in resolved:
+        v = engine.verdict(rp.source, rp.destination, rp.probe.port, rp.probe.protocol, rp.http)
+        extra: dict[str, object] = {}
+        if rp.http is not None:
+            extra["http"] = {"method": rp.http.method, "path": rp.http.path}
+        if rp.probe.dns_name:
+            extra["dns_name"] = rp.probe.dns_name
+        records.append(render.verdict_record(v, rp.probe.source, rp.probe.destination, extra))
+        rows.append(
+            [
+                rp.probe.source,
+                rp.probe.destination,
+                f"{rp.probe.port}/{rp.probe.protocol.value}",
+                "allow" if v.allowed else "deny",
+                render.direction_summary(v.egress),
+                render.direction_summary(v.ingress),
+            ]
+        )
+    if output is Output.json:
+        typer.echo(render.dumps(records))
+    else:
+        headers = ["FROM", "TO", "PORT", "VERDICT", "EGRESS", "INGRESS"]
+        typer.echo(render.table(headers, rows))
+
+
+def _protocol(text: str) -> Protocol:
+    try:
+        proto = Protocol.parse(text)
+    except ValueError as exc:
+        fail(f"error: --protocol: {exc}")
+    return proto
+
+
+def explain(
+    files: FilesOpt,
+    source: Annotated[str, typer.Option("--from", help="namespace/pod or IP")],
+    destination: Annotated[str, typer.Option("--to", help="namespace/pod or IP")],
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)],
+    protocol: Annotated[str, typer.Option("--protocol")] = "TCP",
+    dns_name: Annotated[str | None, typer.Option("--dns-name")] = None,
+    http_method: Annotated[str | None, typer.Option("--http-method")] = None,
+    http_path: Annotated[str | None, typer.Option("--http-path")] = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+) -> None:
+    """Trace every tier, policy and rule that decides one connection."""
+    world, _ = load_world(files)
+    try:
+        src = world.resolve(source)
+        dst = world.resolve(destination, dns_name)
+    except UnknownEndpoint as exc:
+        fail(f"error: {exc}")
+    from netwarden.engine.matching import HTTPRequest
+
+    http = HTTPRequest(http_method, http_path or "/") if http_method else None
+    exp = explain_connection(world, src, dst, port, _protocol(protocol), http)
+    if output is Output.json:
+        typer.echo(render.dumps(exp.to_dict()))
+    else:
+        typer.echo(exp.render())
+
+
+def matrix(
+    files: FilesOpt,
+    ports: Annotated[
+        str, typer.Option("--ports", help="Comma-separated port/PROTOCOL list")
+    ] = "80/TCP",
+    namespaces: Annotated[
+        str | None, typer.Option("--namespaces", help="Comma-separated namespaces to include")
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+) -> None:
+    """Connectivity matrix of every pod pair, per port (truth-table style)."""
+    world, _ = load_world(files)
+    port_list: list[tuple[int, Protocol]] = []
+    for item in ports.split(","):
+        number, _, proto = item.strip().partition("/")
+        if not number.isdigit() or not 0 <= int(number) <= 65535:
+            fail(f"error: --ports: {item!r} is not PORT/PROTOCOL")
+        port_list.append((int(number), _protocol(proto or "TCP")))
+    ns_filter = {n.strip() for n in namespaces.split(",")} if namespaces else None
+    result = connectivity_matrix(CompiledEngine(world), world, port_list, ns_filter)
+    if output is Output.json:
+        typer.echo(render.dumps(result.to_dict()))
+    else:
+        typer.echo(result.render())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(verdict)
+    app.command()(explain)
+    app.command()(matrix)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(0)

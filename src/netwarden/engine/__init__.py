@@ -1,0 +1,1 @@
+"""The policy engine: a pure library (no web, ORM, database or Kubernetes client)."""

@@ -1,0 +1,576 @@
+"""The compiled evaluator: per-subject verdict tables, scalar and batch lookups.
+
+For each (direction, subject class) the engine builds a table indexed by
+(peer class, port class) whose cells are ids of interned outcomes
+(DirectionVerdict values that carry the deciding tier and rules). Port classes
+are the elementary intervals of the subject's own rules' ports, per protocol.
+Cells are computed in bulk: each rule's peer mask x port mask sets one bit of a
+per-cell rule bitmask; every distinct bitmask is decided once.
+
+Tables are built on first use (``compile_all`` builds every one) and extended
+row by row when new endpoint classes appear. A policy change drops only the
+tables of the subjects the old or new policy selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from netwarden.engine.classes import ClassIndex, EndpointClass
+from netwarden.engine.matching import HTTPRequest, entity_matches, l7_allows, resolve_named_port
+from netwarden.engine.reference import precheck
+from netwarden.engine.verdict import DirectionVerdict, Reason, Verdict
+from netwarden.engine.world import World
+from netwarden.model.endpoint import Endpoint, EndpointKind
+from netwarden.model.inventory import EnforcementMode
+from netwarden.model.ports import MAX_PORT, PortSpec, Protocol
+from netwarden.model.rule import (
+    Action,
+    AnyPeer,
+    CIDRPeer,
+    Direction,
+    Entity,
+    EntityPeer,
+    FQDNPeer,
+    Isolation,
+    NormalizedPolicy,
+    Peer,
+    PolicyRef,
+    Rule,
+    RuleRef,
+    SelectorPeer,
+    Tier,
+)
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
+_PROTO_INDEX = {p: i for i, p in enumerate(_PROTOCOLS)}
+_ENFORCED = frozenset({EndpointKind.POD, EndpointKind.HOST})
+
+
+@dataclass
+class _Table:
+    """Outcome ids for one (direction, subject class): rows = peer classes, columns = ports."""
+
+    rules: list[Rule]
+    bounds: IntArray  # sorted interval starts, bounds[0] == 0
+    cells: npt.NDArray[np.int32]  # shape (rows, len(_PROTOCOLS) * len(bounds) + 1)
+
+    def column(self, port: int, protocol: Protocol) -> int:
+        pi = _PROTO_INDEX.get(protocol)
+        if pi is None:
+            return self.cells.shape[1] - 1  # the "other protocol" column
+        return pi * len(self.bounds) + int(np.searchsorted(self.bounds, port, "right")) - 1
+
+    def columns(self, ports: IntArray, protos: IntArray) -> IntArray:
+        n = len(self.bounds)
+        idx = np.searchsorted(self.bounds, ports, "right") - 1
+        out = protos * n + idx
+        return np.where(protos < len(_PROTOCOLS), out, self.cells.shape[1] - 1)
+
+
+@dataclass
+class _Outcomes:
+    items: list[DirectionVerdict] = field(default_factory=list)
+    ids: dict[DirectionVerdict, int] = field(default_factory=dict)
+
+    def intern(self, verdict: DirectionVerdict) -> int:
+        found = self.ids.get(verdict)
+        if found is None:
+            found = len(self.items)
+            self.items.append(verdict)
+            self.ids[verdict] = found
+        return found
+
+
+class CompiledEngine:
+    """Fast verdicts over a World; incrementally updatable."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.generation = 0
+        self._outcomes = _Outcomes()
+        self._allowed_cache: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
+        self._set_policies(world.policies)
+
+    # ---- construction and updates -----------------------------------------
+
+    def _set_policies(self, policies: Sequence[NormalizedPolicy]) -> None:
+        self.policies = {p.ref: p for p in policies}
+        self._rules = [r for p in policies for r in p.rules]
+        self._isolations = [i for p in policies for i in p.isolations]
+        cidrs: dict[CIDRPeer, None] = {}
+        fqdns: dict[FQDNPeer, None] = {}
+        for rule in self._rules:
+            for peer in rule.peers:
+                if isinstance(peer, CIDRPeer):
+                    cidrs[peer] = None
+                elif isinstance(peer, FQDNPeer):
+                    fqdns[peer] = None
+        old = getattr(self, "classes", None)
+        self.classes = ClassIndex(list(cidrs), list(fqdns))
+        self._cidr_ids = {c: i for i, c in enumerate(self.classes.cidrs)}
+        self._fqdn_ids = {f: i for i, f in enumerate(self.classes.fqdns)}
+        self._tables: dict[tuple[Direction, int], _Table] = {}
+        self._subject_rules: dict[tuple[Direction, int], list[Rule]] = {}
+        if old is not None:
+            for cls in old.classes:
+                if not cls.key.local:
+                    self.classes.class_of(cls.representative)
+        for ep in self.world.endpoints():
+            self.classes.class_of(ep)
+        self.generation += 1
+
+    def update_policies(
+        self, add: Iterable[NormalizedPolicy] = (), remove: Iterable[PolicyRef] = ()
+    ) -> int:
+        """Add/replace and remove policies; returns the number of tables dropped."""
+        added = list(add)
+        removed = set(remove) | {p.ref for p in added}
+        touched_old = [self.policies[r] for r in removed if r in self.policies]
+        policies = [p for r, p in self.policies.items() if r not in removed] + added
+        new_peers = any(
+            isinstance(peer, CIDRPeer | FQDNPeer)
+            for p in (*added, *touched_old)
+            for r in p.rules
+            for peer in r.peers
+        )
+        self.world = World(self.world.clusters, policies)
+        if new_peers:
+            # CIDR/FQDN peers change the class partition: rebuild it.
+            self._set_policies(policies)
+            return -1
+        self.policies = {p.ref: p for p in policies}
+        self._rules = [r for p in policies for r in p.rules]
+        self._isolations = [i for p in policies for i in p.isolations]
+        subjects: set[int] = set()
+        for policy in (*touched_old, *added):
+            for sel in [r.subject for r in policy.rules] + [i.subject for i in policy.isolations]:
+                subjects |= self.classes.selected(sel)
+                subjects |= {self.classes.local_variant(c) for c in self.classes.selected(sel)}
+        dropped = 0
+        for key in list(self._tables):
+            if key[1] in subjects:
+                del self._tables[key]
+                self._subject_rules.pop(key, None)
+                dropped += 1
+        self._subject_rules = {k: v for k, v in self._subject_rules.items() if k[1] not in subjects}
+        self.generation += 1
+        return dropped
+
+    def add_endpoint(self, ep: Endpoint) -> int:
+        """Register an endpoint (a new pod, say); returns its class id."""
+        return self.classes.class_of(ep)
+
+    def compile_all(self) -> int:
+        """Build every table of every pod and node class; returns how many."""
+        count = 0
+        for cls in list(self.classes.classes):
+            if cls.kind in _ENFORCED and not cls.key.local:
+                for direction in Direction:
+                    self._table(direction, cls.id)
+                    count += 1
+        return count
+
+    # ---- scalar lookups ---------------------------------------------------
+
+    def verdict(
+        self,
+        src: Endpoint,
+        dst: Endpoint,
+        port: int,
+        protocol: Protocol,
+        http: HTTPRequest | None = None,
+    ) -> Verdict:
+        egress = self.direction(Direction.EGRESS, src, dst, dst, port, protocol, http)
+        ingress = self.direction(Direction.INGRESS, dst, src, dst, port, protocol, http)
+        return Verdict(src, dst, port, protocol, egress, ingress)
+
+    def direction(
+        self,
+        direction: Direction,
+        subject: Endpoint,
+        peer: Endpoint,
+        destination: Endpoint,
+        port: int,
+        protocol: Protocol,
+        http: HTTPRequest | None = None,
+    ) -> DirectionVerdict:
+        pre = precheck(direction, subject, peer)
+        if pre is not None:
+            return pre
+        sid = self.classes.class_of(subject)
+        pid = self.classes.class_of(peer)
+        if peer.kind is EndpointKind.HOST and _same_node(peer, subject):
+            pid = self.classes.local_variant(pid)
+        table = self._table(direction, sid)
+        if pid >= table.cells.shape[0]:
+            table = self._extend(direction, sid, table)
+        outcome = self._outcomes.items[int(table.cells[pid, table.column(port, protocol)])]
+        if outcome.l7 and http is not None and not l7_allows(list(outcome.l7), http):
+            return DirectionVerdict(
+                direction, False, Reason.L7_DENIED, outcome.tier, outcome.rules, outcome.l7
+            )
+        return outcome
+
+    # ---- batch lookups ----------------------------------------------------
+
+    def classify(self, endpoints: Sequence[Endpoint]) -> EndpointArrays:
+        """Class ids and node/pod ids of endpoints, for batch evaluation."""
+        nodes: dict[str, int] = {}
+        n = len(endpoints)
+        cls = np.empty(n, dtype=np.int64)
+        local = np.empty(n, dtype=np.int64)
+        node = np.empty(n, dtype=np.int64)
+        enforced = np.empty(n, dtype=bool)
+        is_pod = np.empty(n, dtype=bool)
+        is_host = np.empty(n, dtype=bool)
+        for i, ep in enumerate(endpoints):
+            cid = self.classes.class_of(ep)
+            cls[i] = cid
+            local[i] = self.classes.local_variant(cid)
+            node[i] = nodes.setdefault(ep.node_name, len(nodes)) if ep.node_name else -1 - i
+            enforced[i] = ep.kind in _ENFORCED
+            is_pod[i] = ep.kind is EndpointKind.POD
+            is_host[i] = ep.kind is EndpointKind.HOST
+        return EndpointArrays(cls, local, node, enforced, is_pod, is_host)
+
+    def batch(
+        self, eps: EndpointArrays, src: IntArray, dst: IntArray, ports: IntArray, protos: IntArray
+    ) -> BatchResult:
+        """Verdicts for many connections given as indexes into ``eps``.
+
+        ``protos`` holds indexes into (TCP, UDP, SCTP); 3 means another protocol.
+        """
+        same_pod = (src == dst) & eps.is_pod[src]
+        egress = self._batch_direction(Direction.EGRESS, eps, src, dst, ports, protos)
+        ingress = self._batch_direction(Direction.INGRESS, eps, dst, src, ports, protos)
+        allowed_of = self._allowed_array()
+        allowed = (allowed_of[egress] & allowed_of[ingress]) | same_pod
+        return BatchResult(allowed, egress, ingress, same_pod)
+
+    def outcome(self, outcome_id: int) -> DirectionVerdict:
+        return self._outcomes.items[outcome_id]
+
+    def _allowed_array(self) -> npt.NDArray[np.bool_]:
+        if len(self._allowed_cache) != len(self._outcomes.items):
+            self._allowed_cache = np.array([o.allowed for o in self._outcomes.items], dtype=bool)
+        return self._allowed_cache
+
+    def _batch_direction(
+        self,
+        direction: Direction,
+        eps: EndpointArrays,
+        subj: IntArray,
+        peer: IntArray,
+        ports: IntArray,
+        protos: IntArray,
+    ) -> npt.NDArray[np.int32]:
+        out = np.empty(len(subj), dtype=np.int32)
+        not_enforced = self._outcomes.intern(DirectionVerdict(direction, True, Reason.NOT_ENFORCED))
+        own_node = self._outcomes.intern(DirectionVerdict(direction, True, Reason.OWN_NODE))
+        s_cls = eps.cls[subj]
+        same_node = eps.node[subj] == eps.node[peer]
+        p_rows = np.where(eps.is_host[peer] & same_node, eps.local[peer], eps.cls[peer])
+        order = np.argsort(s_cls, kind="stable")
+        sorted_cls = s_cls[order]
+        starts = np.flatnonzero(np.r_[True, sorted_cls[1:] != sorted_cls[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            idx = order[start:end]
+            sid = int(sorted_cls[start])
+            if not self.classes.classes[sid].kind in _ENFORCED:
+                out[idx] = not_enforced
+                continue
+            table = self._table(direction, sid)
+            rows = p_rows[idx]
+            if rows.max() >= table.cells.shape[0]:
+                table = self._extend(direction, sid, table)
+            out[idx] = table.cells[rows, table.columns(ports[idx], protos[idx])]
+        pod_subject = eps.is_pod[subj]
+        out[pod_subject & eps.is_host[peer] & same_node] = own_node
+        self_id = self._outcomes.intern(DirectionVerdict(direction, True, Reason.SELF))
+        out[pod_subject & (subj == peer)] = self_id
+        return out
+
+    def matrix(self, pods: Sequence[Endpoint], port: int, protocol: Protocol) -> tuple[tuple[bool, ...], ...]:
+        eps = self.classify(pods)
+        n = len(pods)
+        src = np.repeat(np.arange(n), n)
+        dst = np.tile(np.arange(n), n)
+        ports = np.full(n * n, port, dtype=np.int64)
+        protos = np.full(n * n, _PROTO_INDEX.get(protocol, len(_PROTOCOLS)), dtype=np.int64)
+        allowed = self.batch(eps, src, dst, ports, protos).allowed.reshape(n, n)
+        return tuple(tuple(bool(x) for x in row) for row in allowed)
+
+    # ---- table construction -----------------------------------------------
+
+    def _rules_for(self, direction: Direction, sid: int) -> list[Rule]:
+        key = (direction, sid)
+        found = self._subject_rules.get(key)
+        if found is None:
+            admin = [
+                r
+                for r in self._rules
+                if r.direction is direction and sid in self.classes.selected(r.subject)
+            ]
+            admin.sort(key=lambda r: (_TIER_ORDER[r.tier], r.order_key))
+            found = admin
+            self._subject_rules[key] = found
+        return found
+
+    def _isolations_for(self, direction: Direction, sid: int) -> list[Isolation]:
+        return [
+            i
+            for i in self._isolations
+            if i.direction is direction and sid in self.classes.selected(i.subject)
+        ]
+
+    def _table(self, direction: Direction, sid: int) -> _Table:
+        table = self._tables.get((direction, sid))
+        if table is None:
+            table = self._build(direction, sid)
+            self._tables[(direction, sid)] = table
+        return table
+
+    def _build(self, direction: Direction, sid: int) -> _Table:
+        rules = self._rules_for(direction, sid)
+        subject = self.classes.classes[sid].representative
+        bounds = _port_bounds(rules, direction, subject, self.classes)
+        rows = np.arange(len(self.classes), dtype=np.int64)
+        cells = self._cells(direction, sid, rules, bounds, rows)
+        return _Table(rules, bounds, cells)
+
+    def _extend(self, direction: Direction, sid: int, table: _Table) -> _Table:
+        have = table.cells.shape[0]
+        rows = np.arange(have, len(self.classes), dtype=np.int64)
+        subject = self.classes.classes[sid].representative
+        bounds = _port_bounds(table.rules, direction, subject, self.classes)
+        if not np.array_equal(bounds, table.bounds):
+            new = self._build(direction, sid)
+        else:
+            extra = self._cells(direction, sid, table.rules, table.bounds, rows)
+            new = _Table(table.rules, table.bounds, np.vstack([table.cells, extra]))
+        self._tables[(direction, sid)] = new
+        return new
+
+    def _cells(
+        self,
+        direction: Direction,
+        sid: int,
+        rules: list[Rule],
+        bounds: IntArray,
+        rows: IntArray,
+    ) -> npt.NDArray[np.int32]:
+        n_cols = len(_PROTOCOLS) * len(bounds) + 1
+        subject = self.classes.classes[sid].representative
+        words = max(1, (len(rules) + 63) // 64)
+        bits = np.zeros((len(rows), n_cols, words), dtype=np.uint64)
+        for i, rule in enumerate(rules):
+            mask = self._rule_mask(rule, direction, subject, bounds, rows)
+            if mask is not None:
+                bits[:, :, i // 64] |= mask.astype(np.uint64) << np.uint64(i % 64)
+        flat = bits.reshape(-1, words)
+        uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
+        ctx = _Decider(direction, subject, rules, self._isolations_for(direction, sid), self)
+        ids = np.array([self._outcomes.intern(ctx.decide(u)) for u in uniq], dtype=np.int32)
+        return ids[inverse.reshape(-1)].reshape(len(rows), n_cols)
+
+    def _rule_mask(
+        self, rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray, rows: IntArray
+    ) -> BoolArray | None:
+        peer_mask = np.zeros(len(rows), dtype=bool)
+        for peer in rule.peers:
+            peer_mask |= self._peer_mask(peer, subject, rows)
+        if not peer_mask.any():
+            return None
+        n_int = len(bounds)
+        n_cols = len(_PROTOCOLS) * n_int + 1
+        named = [s for s in rule.ports if s.name is not None]
+        numbered = [s for s in rule.ports if s.name is None]
+        port_mask = np.zeros(n_cols, dtype=bool)
+        for spec in numbered:
+            port_mask |= _spec_columns(spec, bounds)
+        mask = peer_mask[:, None] & port_mask[None, :]
+        if named:
+            if direction is Direction.INGRESS:
+                cols = np.zeros(n_cols, dtype=bool)
+                for spec in named:
+                    for proto, number in resolve_named_port(spec, subject):
+                        cols |= _spec_columns(PortSpec(proto, number, number), bounds)
+                mask |= peer_mask[:, None] & cols[None, :]
+            else:
+                for r_i, row in enumerate(rows.tolist()):
+                    if not peer_mask[r_i]:
+                        continue
+                    dest = self.classes.classes[row].representative
+                    if dest.kind is EndpointKind.WORLD:
+                        continue
+                    for spec in named:
+                        for proto, number in resolve_named_port(spec, dest):
+                            mask[r_i] |= _spec_columns(PortSpec(proto, number, number), bounds)
+        return mask
+
+    def _peer_mask(self, peer: Peer, subject: Endpoint, rows: IntArray) -> BoolArray:
+        classes = self.classes.classes
+        if isinstance(peer, AnyPeer):
+            return np.ones(len(rows), dtype=bool)
+        if isinstance(peer, SelectorPeer):
+            members = self.classes.selected(peer.selector)
+            return np.fromiter((int(r) in members for r in rows), dtype=bool, count=len(rows))
+        if isinstance(peer, CIDRPeer):
+            cid = self._cidr_ids[peer]
+            return np.fromiter(
+                (cid in classes[r].key.cidrs for r in rows.tolist()), dtype=bool, count=len(rows)
+            )
+        if isinstance(peer, FQDNPeer):
+            fid = self._fqdn_ids[peer]
+            return np.fromiter(
+                (fid in classes[r].key.fqdns for r in rows.tolist()), dtype=bool, count=len(rows)
+            )
+        assert isinstance(peer, EntityPeer)
+        return np.fromiter(
+            (_entity_row(peer, classes[r], subject) for r in rows.tolist()),
+            dtype=bool,
+            count=len(rows),
+        )
+
+
+def _entity_row(peer: EntityPeer, cls: EndpointClass, subject: Endpoint) -> bool:
+    if peer.entity in (Entity.HOST, Entity.REMOTE_NODE):
+        # The row's variant says whether the node is the subject's own.
+        if cls.kind is not EndpointKind.HOST:
+            return False
+        return cls.key.local is (peer.entity is Entity.HOST)
+    return entity_matches(peer.entity, cls.representative, subject)
+
+
+def _same_node(a: Endpoint, b: Endpoint) -> bool:
+    return a.node_name is not None and a.node_name == b.node_name
+
+
+_TIER_ORDER = {Tier.ADMIN: 0, Tier.NAMESPACED: 1, Tier.BASELINE: 2}
+
+
+def _port_bounds(
+    rules: list[Rule], direction: Direction, subject: Endpoint, classes: ClassIndex
+) -> IntArray:
+    points = {0}
+    for rule in rules:
+        for spec in rule.ports:
+            if spec.name is None:
+                points.add(spec.start)
+                points.add(spec.end + 1)
+            elif direction is Direction.INGRESS:
+                for _, number in resolve_named_port(spec, subject):
+                    points.update((number, number + 1))
+            else:
+                for cls in classes.classes:
+                    for _, number in resolve_named_port(spec, cls.representative):
+                        points.update((number, number + 1))
+    return np.array(sorted(p for p in points if p <= MAX_PORT), dtype=np.int64)
+
+
+def _spec_columns(spec: PortSpec, bounds: IntArray) -> BoolArray:
+    n_int = len(bounds)
+    starts = bounds
+    ends = np.r_[bounds[1:] - 1, MAX_PORT]
+    in_range = (starts >= spec.start) & (ends <= spec.end)
+    cols = np.zeros(len(_PROTOCOLS) * n_int + 1, dtype=bool)
+    for pi, proto in enumerate(_PROTOCOLS):
+        if spec.matches_protocol(proto):
+            cols[pi * n_int : (pi + 1) * n_int] = in_range
+    if spec.protocol is Protocol.ANY and spec.all_ports:
+        cols[-1] = True
+    return cols
+
+
+class _Decider:
+    """Decides one cell from the set of rules that match it (tier logic)."""
+
+    def __init__(
+        self,
+        direction: Direction,
+        subject: Endpoint,
+        rules: list[Rule],
+        isolations: list[Isolation],
+        engine: CompiledEngine,
+    ) -> None:
+        self.direction = direction
+        self.subject = subject
+        self.rules = rules
+        config = engine.world.config(subject.cluster)
+        self.never = config.enforcement is EnforcementMode.NEVER
+        self.always = (
+            config.enforcement is EnforcementMode.ALWAYS and subject.kind is EndpointKind.POD
+        )
+        isolating = {RuleRef(i.policy, direction, -1, None, Action.DENY) for i in isolations}
+        self.isolation_refs = tuple(sorted(isolating, key=str))
+
+    def decide(self, words: npt.NDArray[np.uint64]) -> DirectionVerdict:
+        matched = [
+            r for i, r in enumerate(self.rules) if (int(words[i // 64]) >> (i % 64)) & 1
+        ]
+        d = self.direction
+        pod = self.subject.kind is EndpointKind.POD
+        for rule in matched:
+            if rule.tier is Tier.ADMIN and pod:
+                if rule.action is Action.PASS:
+                    break
+                reason = Reason.ADMIN_ALLOW if rule.action is Action.ALLOW else Reason.ADMIN_DENY
+                return DirectionVerdict(d, rule.action is Action.ALLOW, reason, Tier.ADMIN, (rule.ref(),))
+        if not self.never:
+            ns = [r for r in matched if r.tier is Tier.NAMESPACED]
+            denies = [r for r in ns if r.action is Action.DENY]
+            if denies:
+                return DirectionVerdict(d, False, Reason.DENY_RULE, Tier.NAMESPACED, _refs(denies))
+            allows = [r for r in ns if r.action is Action.ALLOW]
+            if allows:
+                l7 = () if any(r.l7 is None for r in allows) else tuple(
+                    r.l7 for r in allows if r.l7 is not None
+                )
+                return DirectionVerdict(
+                    d, True, Reason.ALLOW_RULE, Tier.NAMESPACED, _refs(allows), l7
+                )
+            if self.isolation_refs:
+                return DirectionVerdict(
+                    d, False, Reason.ISOLATED, Tier.NAMESPACED, self.isolation_refs
+                )
+            if self.always:
+                return DirectionVerdict(d, False, Reason.ENFORCEMENT_ALWAYS, Tier.NAMESPACED)
+        if pod:
+            for rule in matched:
+                if rule.tier is Tier.BASELINE:
+                    if rule.action is Action.PASS:
+                        break
+                    allowed = rule.action is Action.ALLOW
+                    reason = Reason.BASELINE_ALLOW if allowed else Reason.BASELINE_DENY
+                    return DirectionVerdict(d, allowed, reason, Tier.BASELINE, (rule.ref(),))
+        return DirectionVerdict(d, True, Reason.DEFAULT_ALLOW)
+
+
+def _refs(rules: list[Rule]) -> tuple[RuleRef, ...]:
+    return tuple(sorted({r.ref() for r in rules}, key=lambda ref: (str(ref.policy), ref.index)))
+
+
+@dataclass(frozen=True)
+class EndpointArrays:
+    cls: IntArray
+    local: IntArray
+    node: IntArray
+    enforced: BoolArray
+    is_pod: BoolArray
+    is_host: BoolArray
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    allowed: BoolArray
+    egress: npt.NDArray[np.int32]
+    ingress: npt.NDArray[np.int32]
+    same_pod: BoolArray

@@ -1,0 +1,199 @@
+"""Multi-document YAML/JSON with the line of every field, and a located reader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from netwarden.model.diagnostics import Diagnostic, Location, Severity
+
+PathKey = tuple[str | int, ...]
+
+
+def path_text(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+@dataclass
+class SourceDoc:
+    """One parsed document with the line (1-based) where each field path starts."""
+
+    file: str
+    index: int
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def location(self, path: PathKey = ()) -> Location:
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        return Location(self.file, self.index, self.lines.get(probe), path_text(path))
+
+
+def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _construct(key_node, (*path, "<key>"), {})
+            if isinstance(key, (list, dict)):
+                key = str(key)
+            out[key] = _construct(value_node, (*path, str(key)), lines)
+            lines[(*path, str(key))] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def load_documents(text: str, file: str) -> tuple[list[SourceDoc], list[Diagnostic]]:
+    """Parse every document of a YAML (or JSON) stream; syntax errors become diagnostics."""
+    docs: list[SourceDoc] = []
+    try:
+        for index, node in enumerate(yaml.compose_all(text, Loader=yaml.SafeLoader)):
+            if node is None:
+                continue
+            lines: dict[PathKey, int] = {}
+            data = _construct(node, (), lines)
+            docs.append(SourceDoc(file, index, data, lines))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        loc = Location(file, len(docs), line, "")
+        return docs, [Diagnostic("yaml-syntax", Severity.ERROR, f"invalid YAML: {problem}", loc)]
+    return docs, []
+
+
+class Cursor:
+    """A located view of one value in a document; type errors become diagnostics."""
+
+    __slots__ = ("diagnostics", "doc", "path", "value")
+
+    def __init__(
+        self, doc: SourceDoc, value: Any, path: PathKey, diagnostics: list[Diagnostic]
+    ) -> None:
+        self.doc = doc
+        self.value = value
+        self.path = path
+        self.diagnostics = diagnostics
+
+    @staticmethod
+    def root(doc: SourceDoc, diagnostics: list[Diagnostic]) -> Cursor:
+        return Cursor(doc, doc.data, (), diagnostics)
+
+    @property
+    def location(self) -> Location:
+        return self.doc.location(self.path)
+
+    @property
+    def present(self) -> bool:
+        return self.value is not None
+
+    def error(self, message: str, code: str = "invalid-field") -> None:
+        self.diagnostics.append(Diagnostic(code, Severity.ERROR, message, self.location))
+
+    def warn(self, message: str, code: str) -> None:
+        self.diagnostics.append(Diagnostic(code, Severity.WARNING, message, self.location))
+
+    def get(self, key: str) -> Cursor:
+        value = self.value.get(key) if isinstance(self.value, dict) else None
+        return Cursor(self.doc, value, (*self.path, key), self.diagnostics)
+
+    def has(self, key: str) -> bool:
+        return isinstance(self.value, dict) and key in self.value
+
+    def is_map(self, what: str = "an object") -> bool:
+        if self.value is None:
+            return False
+        if not isinstance(self.value, dict):
+            self.error(f"expected {what}, got {_kind(self.value)}")
+            return False
+        return True
+
+    def items(self) -> Iterator[Cursor]:
+        """The elements of a list (nothing if absent; an error if not a list)."""
+        if self.value is None:
+            return
+        if not isinstance(self.value, list):
+            self.error(f"expected a list, got {_kind(self.value)}")
+            return
+        for i, item in enumerate(self.value):
+            yield Cursor(self.doc, item, (*self.path, i), self.diagnostics)
+
+    def keys(self) -> list[str]:
+        return [str(k) for k in self.value] if isinstance(self.value, dict) else []
+
+    def string(self, default: str | None = None) -> str | None:
+        if self.value is None:
+            return default
+        if isinstance(self.value, bool) or not isinstance(self.value, (str, int, float)):
+            self.error(f"expected a string, got {_kind(self.value)}")
+            return default
+        return str(self.value)
+
+    def integer(self, default: int | None = None) -> int | None:
+        if self.value is None:
+            return default
+        if isinstance(self.value, bool):
+            self.error("expected an integer, got a boolean")
+            return default
+        if isinstance(self.value, int):
+            return self.value
+        if isinstance(self.value, str) and self.value.strip().isdigit():
+            return int(self.value)
+        self.error(f"expected an integer, got {_kind(self.value)} {self.value!r}")
+        return default
+
+    def boolean(self, default: bool | None = None) -> bool | None:
+        if self.value is None:
+            return default
+        if isinstance(self.value, bool):
+            return self.value
+        self.error(f"expected true or false, got {_kind(self.value)}")
+        return default
+
+    def string_map(self) -> dict[str, str]:
+        if not self.is_map("a map of strings"):
+            return {}
+        out: dict[str, str] = {}
+        for key in self.keys():
+            value = self.get(key).string()
+            if value is not None:
+                out[key] = value
+        return out
+
+    def string_list(self) -> list[str]:
+        out = []
+        for item in self.items():
+            value = item.string()
+            if value is not None:
+                out.append(value)
+        return out
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
