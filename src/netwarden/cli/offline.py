@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -21,7 +21,7 @@ from netwarden.sources.loader import PolicyInput, load_inputs
 from netwarden.sources.probes import parse_probes
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     json = "json"
     table = "table"
 

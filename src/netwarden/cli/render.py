@@ -19,7 +19,9 @@ def direction_summary(dv: DirectionVerdict) -> str:
     return text
 
 
-def verdict_record(v: Verdict, probe_from: str, probe_to: str, extra: dict[str, object]) -> dict[str, object]:
+def verdict_record(
+    v: Verdict, probe_from: str, probe_to: str, extra: dict[str, object]
+) -> dict[str, object]:
     record: dict[str, object] = {
         "from": probe_from,
         "to": probe_to,

@@ -64,7 +64,7 @@ class _Table:
     def column(self, port: int, protocol: Protocol) -> int:
         pi = _PROTO_INDEX.get(protocol)
         if pi is None:
-            return self.cells.shape[1] - 1  # the "other protocol" column
+            return int(self.cells.shape[1]) - 1  # the "other protocol" column
         return pi * len(self.bounds) + int(np.searchsorted(self.bounds, port, "right")) - 1
 
     def columns(self, ports: IntArray, protos: IntArray) -> IntArray:
@@ -284,7 +284,7 @@ class CompiledEngine:
         for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             idx = order[start:end]
             sid = int(sorted_cls[start])
-            if not self.classes.classes[sid].kind in _ENFORCED:
+            if self.classes.classes[sid].kind not in _ENFORCED:
                 out[idx] = not_enforced
                 continue
             table = self._table(direction, sid)
@@ -298,7 +298,9 @@ class CompiledEngine:
         out[pod_subject & (subj == peer)] = self_id
         return out
 
-    def matrix(self, pods: Sequence[Endpoint], port: int, protocol: Protocol) -> tuple[tuple[bool, ...], ...]:
+    def matrix(
+        self, pods: Sequence[Endpoint], port: int, protocol: Protocol
+    ) -> tuple[tuple[bool, ...], ...]:
         eps = self.classify(pods)
         n = len(pods)
         src = np.repeat(np.arange(n), n)
@@ -513,9 +515,7 @@ class _Decider:
         self.isolation_refs = tuple(sorted(isolating, key=str))
 
     def decide(self, words: npt.NDArray[np.uint64]) -> DirectionVerdict:
-        matched = [
-            r for i, r in enumerate(self.rules) if (int(words[i // 64]) >> (i % 64)) & 1
-        ]
+        matched = [r for i, r in enumerate(self.rules) if (int(words[i // 64]) >> (i % 64)) & 1]
         d = self.direction
         pod = self.subject.kind is EndpointKind.POD
         for rule in matched:
@@ -523,7 +523,9 @@ class _Decider:
                 if rule.action is Action.PASS:
                     break
                 reason = Reason.ADMIN_ALLOW if rule.action is Action.ALLOW else Reason.ADMIN_DENY
-                return DirectionVerdict(d, rule.action is Action.ALLOW, reason, Tier.ADMIN, (rule.ref(),))
+                return DirectionVerdict(
+                    d, rule.action is Action.ALLOW, reason, Tier.ADMIN, (rule.ref(),)
+                )
         if not self.never:
             ns = [r for r in matched if r.tier is Tier.NAMESPACED]
             denies = [r for r in ns if r.action is Action.DENY]
@@ -531,8 +533,10 @@ class _Decider:
                 return DirectionVerdict(d, False, Reason.DENY_RULE, Tier.NAMESPACED, _refs(denies))
             allows = [r for r in ns if r.action is Action.ALLOW]
             if allows:
-                l7 = () if any(r.l7 is None for r in allows) else tuple(
-                    r.l7 for r in allows if r.l7 is not None
+                l7 = (
+                    ()
+                    if any(r.l7 is None for r in allows)
+                    else tuple(r.l7 for r in allows if r.l7 is not None)
                 )
                 return DirectionVerdict(
                     d, True, Reason.ALLOW_RULE, Tier.NAMESPACED, _refs(allows), l7

@@ -80,8 +80,8 @@ def entity_matches(entity: Entity, peer: Endpoint, subject: Endpoint) -> bool:
     if entity is Entity.REMOTE_NODE:
         return kind is EndpointKind.HOST and not same_node(peer, subject)
     if entity is Entity.KUBE_APISERVER:
-        return peer.is_apiserver
-    return kind.value == entity.value
+        return bool(peer.is_apiserver)
+    return bool(kind.value == entity.value)
 
 
 def fqdn_regex(pattern: str) -> re.Pattern[str]:

@@ -6,6 +6,8 @@ the explanation path and the oracle the compiled evaluator is tested against.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from netwarden.engine.matching import (
     HTTPRequest,
     l7_allows,
@@ -84,7 +86,9 @@ class ReferenceEvaluator:
                     if rule.action is Action.PASS:
                         note(Tier.ADMIN, str(rule.ref()), "pass: continue to namespaced tier")
                         break
-                    reason = Reason.ADMIN_ALLOW if rule.action is Action.ALLOW else Reason.ADMIN_DENY
+                    reason = (
+                        Reason.ADMIN_ALLOW if rule.action is Action.ALLOW else Reason.ADMIN_DENY
+                    )
                     return DirectionVerdict(
                         direction, rule.action is Action.ALLOW, reason, Tier.ADMIN, (rule.ref(),)
                     )
@@ -109,7 +113,14 @@ class ReferenceEvaluator:
         note(None, "default", "decides: allow (no tier decided)")
         return DirectionVerdict(direction, True, Reason.DEFAULT_ALLOW)
 
-    def _namespaced(self, direction, subject, matches, http, note):  # type: ignore[no-untyped-def]
+    def _namespaced(
+        self,
+        direction: Direction,
+        subject: Endpoint,
+        matches: Callable[[Rule], bool],
+        http: HTTPRequest | None,
+        note: Callable[..., None],
+    ) -> DirectionVerdict | None:
         config = self.world.config(subject.cluster)
         if config.enforcement is EnforcementMode.NEVER:
             note(Tier.NAMESPACED, "enable-policy=never", "skipped: policy enforcement is off")

@@ -87,8 +87,8 @@ class World:
         namespace, sep, name = rest.partition("/")
         if not sep or not namespace or not name:
             raise UnknownEndpoint(f"{text!r} is neither namespace/pod nor an IP address")
-        ep = self.pod(cluster or None, namespace, name)
-        if ep is None:
+        pod = self.pod(cluster or None, namespace, name)
+        if pod is None:
             where = f" in cluster {cluster}" if cluster else ""
             raise UnknownEndpoint(f"no pod {namespace}/{name}{where} in the inputs")
-        return ep
+        return pod

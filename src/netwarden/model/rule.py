@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from netwarden.model.diagnostics import Location
-from netwarden.model.endpoint import Endpoint, EndpointKind
+from netwarden.model.endpoint import EndpointKind
 from netwarden.model.labels import LabelSelector
 from netwarden.model.ports import ALL_PORTS, PortSpec
 

@@ -1,1 +1,1 @@
-"""Policy sources: Kubernetes objects -> normalized rules and inventory, with located diagnostics."""
+"""Policy sources: Kubernetes objects -> normalized rules and inventory, located diagnostics."""

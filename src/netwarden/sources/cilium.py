@@ -81,7 +81,9 @@ class _Context:
     config: CiliumConfig
 
 
-def parse_cilium_policy(root: Cursor, cluster: str, config: CiliumConfig) -> NormalizedPolicy | None:
+def parse_cilium_policy(
+    root: Cursor, cluster: str, config: CiliumConfig
+) -> NormalizedPolicy | None:
     kind = root.get("kind").string() or CNP
     meta = root.get("metadata")
     name = meta.get("name").string()
@@ -185,7 +187,9 @@ def _parse_rule(
     peer_fields = _INGRESS_PEER_FIELDS if direction is Direction.INGRESS else _EGRESS_PEER_FIELDS
     for key in cur.keys():
         if key not in peer_fields | _COMMON_FIELDS:
-            cur.get(key).error(f"unknown field {key!r} in a {direction.value} rule", "unknown-field")
+            cur.get(key).error(
+                f"unknown field {key!r} in a {direction.value} rule", "unknown-field"
+            )
     peers, has_l3 = _parse_peers(cur, ctx, direction)
     port_rules = list(cur.get("toPorts").items())
     if not has_l3 and not port_rules:
@@ -289,7 +293,9 @@ def _peer_selector(cur: Cursor, ctx: _Context) -> EndpointSelector:
     if ctx.namespace is not None and NAMESPACE_LABEL not in keys:
         # pkg/k8s/apis/cilium.io/utils: selectors without a namespace label are
         # limited to the policy's namespace.
-        sel = sel.with_requirement(Requirement(NAMESPACE_LABEL, Operator.IN, frozenset({ctx.namespace})))
+        sel = sel.with_requirement(
+            Requirement(NAMESPACE_LABEL, Operator.IN, frozenset({ctx.namespace}))
+        )
     cluster = None
     if ctx.config.default_local_cluster and CLUSTER_LABEL not in keys:
         cluster = ctx.cluster
@@ -326,7 +332,9 @@ def _parse_fqdn(cur: Cursor) -> FQDNPeer | None:
     if (name is None) == (pattern is None):
         cur.error("exactly one of matchName or matchPattern is required")
         return None
-    return FQDNPeer(name.lower().rstrip(".") if name else None, pattern.lower() if pattern else None)
+    return FQDNPeer(
+        name.lower().rstrip(".") if name else None, pattern.lower() if pattern else None
+    )
 
 
 def _parse_ports(cur: Cursor) -> list[PortSpec] | None:

@@ -24,10 +24,10 @@ def parse_label_selector(cur: Cursor, key_transform: str = "none") -> LabelSelec
     for expr in cur.get("matchExpressions").items():
         if not expr.is_map("a match expression"):
             continue
-        key = expr.get("key").string()
+        key_text = expr.get("key").string()
         op_text = expr.get("operator").string()
         values = expr.get("values").string_list()
-        if not key:
+        if not key_text:
             expr.get("key").error("matchExpressions entry needs a key")
             continue
         op = _OPERATORS.get(op_text or "")
@@ -42,7 +42,7 @@ def parse_label_selector(cur: Cursor, key_transform: str = "none") -> LabelSelec
         if op in (Operator.EXISTS, Operator.DOES_NOT_EXIST) and values:
             expr.get("values").error(f"operator {op.value} takes no values")
             continue
-        reqs.append(Requirement(_key(key, key_transform), op, frozenset(values)))
+        reqs.append(Requirement(_key(key_text, key_transform), op, frozenset(values)))
     unknown = set(cur.keys()) - {"matchLabels", "matchExpressions"}
     for key in sorted(unknown):
         cur.get(key).error(f"unknown field {key!r} in a label selector", "unknown-field")

@@ -124,7 +124,7 @@ def _read_file(file: Path, diagnostics: list[Diagnostic]) -> list[SourceDoc]:
 
 
 def _expand_lists(docs: list[SourceDoc], diags: list[Diagnostic]) -> list[tuple[SourceDoc, Cursor]]:
-    out = []
+    out: list[tuple[SourceDoc, Cursor]] = []
     for doc in docs:
         root = Cursor.root(doc, diags)
         if isinstance(doc.data, list):
@@ -210,7 +210,9 @@ def _load_inventory_object(inv: ClusterInventory, cur: Cursor, kind: str) -> Non
             endpoint, host_network = parsed
             if host_network:
                 endpoint = dataclasses.replace(endpoint, kind=EndpointKind.HOST)
-            inv.pods = [p for p in inv.pods if (p.namespace, p.name) != (endpoint.namespace, endpoint.name)]
+            inv.pods = [
+                p for p in inv.pods if (p.namespace, p.name) != (endpoint.namespace, endpoint.name)
+            ]
             inv.pods.append(endpoint)
     elif kind == "Node":
         inv.nodes.extend(parse_node(cur, inv.name))
@@ -233,7 +235,9 @@ def finalize(result: PolicyInput) -> None:
             ns_labels = inv.namespaces.get(ns) or {K8S_NAMESPACE_NAME_LABEL: ns}
             node_labels = _node_labels(inv, pod)
             if pod.kind is EndpointKind.HOST:
-                pod = dataclasses.replace(pod, labels=node_labels, namespace_labels=Labels(ns_labels))
+                pod = dataclasses.replace(
+                    pod, labels=node_labels, namespace_labels=Labels(ns_labels)
+                )
             else:
                 pod = dataclasses.replace(pod, namespace_labels=Labels(ns_labels))
             pods.append(dataclasses.replace(pod, is_apiserver=pod.ip in inv.apiserver_ips))
