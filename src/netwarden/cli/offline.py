@@ -12,6 +12,8 @@ import typer
 from netwarden.cli import render
 from netwarden.engine.compiled import CompiledEngine
 from netwarden.engine.explain import explain_connection
+from netwarden.engine.lint import CHECKS, SEVERITY_RANK
+from netwarden.engine.lint import lint as run_lint
 from netwarden.engine.matrix import connectivity_matrix
 from netwarden.engine.probe import resolve_probes
 from netwarden.engine.world import UnknownEndpoint, World
@@ -24,6 +26,12 @@ from netwarden.sources.probes import parse_probes
 class Output(StrEnum):
     json = "json"
     table = "table"
+
+
+class FailOn(StrEnum):
+    error = "error"
+    warning = "warning"
+    never = "never"
 
 
 FilesOpt = Annotated[
@@ -161,10 +169,66 @@ def matrix(
         typer.echo(result.render())
 
 
+def lint(
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--file",
+            help="Manifest file or directory (repeatable); 'cluster=path' names the cluster.",
+        ),
+    ] = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe."),
+    ] = FailOn.warning,
+    checks: Annotated[
+        list[str] | None,
+        typer.Option("--check", help="Run only this check (code or NWxxx; repeatable)."),
+    ] = None,
+    list_checks: Annotated[
+        bool, typer.Option("--list-checks", help="List every check and exit.")
+    ] = False,
+) -> None:
+    """Find policy misconfigurations: selectors that match nothing, blocked DNS,
+    shadowed rules, named ports and CIDRs that match nothing, unsupported features."""
+    if list_checks:
+        _print_checks(output)
+        return
+    if checks:
+        known = {c.code for c in CHECKS} | {c.number for c in CHECKS}
+        unknown = sorted(set(checks) - known)
+        if unknown:
+            fail(f"error: --check: unknown check {', '.join(unknown)} (see --list-checks)")
+    world, _ = load_world(files or [])
+    findings = run_lint(world, checks or None)
+    if output is Output.json:
+        typer.echo(render.dumps([d.to_dict() for d in findings]))
+    else:
+        typer.echo(render.lint_table(findings))
+    if fail_on is not FailOn.never:
+        threshold = SEVERITY_RANK[Severity(fail_on.value)]
+        if any(SEVERITY_RANK[d.severity] >= threshold for d in findings):
+            raise typer.Exit(1)
+
+
+def _print_checks(output: Output) -> None:
+    if output is Output.json:
+        records = [
+            {"code": c.code, "severity": c.severity.value, "summary": c.summary} for c in CHECKS
+        ]
+        typer.echo(render.dumps(records))
+    else:
+        rows = [[c.code, c.severity.value, c.summary] for c in CHECKS]
+        typer.echo(render.table(["CODE", "SEVERITY", "SUMMARY"], rows))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(verdict)
     app.command()(explain)
     app.command()(matrix)
+    app.command()(lint)
 
 
 def main() -> None:  # pragma: no cover

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 
 from netwarden.engine.verdict import DirectionVerdict, Verdict
-from netwarden.model.diagnostics import Diagnostic
+from netwarden.model.diagnostics import Diagnostic, Severity
 
 
 def direction_summary(dv: DirectionVerdict) -> str:
@@ -51,3 +51,19 @@ def dumps(data: object) -> str:
 
 def diagnostics_text(diags: Sequence[Diagnostic]) -> str:
     return "\n".join(str(d) for d in diags)
+
+
+def lint_table(findings: Sequence[Diagnostic]) -> str:
+    """Lint findings as a table, then a one-line summary."""
+    counts = {s: sum(1 for d in findings if d.severity is s) for s in Severity}
+    summary = (
+        f"{len(findings)} finding{'' if len(findings) == 1 else 's'}: "
+        f"{counts[Severity.ERROR]} error, {counts[Severity.WARNING]} warning, "
+        f"{counts[Severity.INFO]} info"
+    )
+    if not findings:
+        return "no findings"
+    rows = []
+    for d in findings:
+        rows.append([str(d.location), d.severity.value, d.code, d.subject, d.message])
+    return table(["LOCATION", "SEVERITY", "CODE", "SUBJECT", "MESSAGE"], rows) + "\n" + summary

@@ -223,7 +223,9 @@ class CompiledEngine:
     def classify(self, endpoints: Sequence[Endpoint]) -> EndpointArrays:
         """Class ids and node/pod ids of endpoints, for batch evaluation."""
         nodes: dict[str, int] = {}
+        uids: dict[tuple[object, ...], int] = {}
         n = len(endpoints)
+        uid = np.empty(n, dtype=np.int64)
         cls = np.empty(n, dtype=np.int64)
         local = np.empty(n, dtype=np.int64)
         node = np.empty(n, dtype=np.int64)
@@ -238,7 +240,9 @@ class CompiledEngine:
             enforced[i] = ep.kind in _ENFORCED
             is_pod[i] = ep.kind is EndpointKind.POD
             is_host[i] = ep.kind is EndpointKind.HOST
-        return EndpointArrays(cls, local, node, enforced, is_pod, is_host)
+            key = (ep.kind, ep.cluster, ep.namespace, ep.name, ep.ip)
+            uid[i] = uids.setdefault(key, len(uids))
+        return EndpointArrays(cls, local, node, enforced, is_pod, is_host, uid)
 
     def batch(
         self, eps: EndpointArrays, src: IntArray, dst: IntArray, ports: IntArray, protos: IntArray
@@ -247,7 +251,7 @@ class CompiledEngine:
 
         ``protos`` holds indexes into (TCP, UDP, SCTP); 3 means another protocol.
         """
-        same_pod = (src == dst) & eps.is_pod[src]
+        same_pod = (eps.uid[src] == eps.uid[dst]) & eps.is_pod[src]
         egress = self._batch_direction(Direction.EGRESS, eps, src, dst, ports, protos)
         ingress = self._batch_direction(Direction.INGRESS, eps, dst, src, ports, protos)
         allowed_of = self._allowed_array()
@@ -295,7 +299,7 @@ class CompiledEngine:
         pod_subject = eps.is_pod[subj]
         out[pod_subject & eps.is_host[peer] & same_node] = own_node
         self_id = self._outcomes.intern(DirectionVerdict(direction, True, Reason.SELF))
-        out[pod_subject & (subj == peer)] = self_id
+        out[pod_subject & (eps.uid[subj] == eps.uid[peer])] = self_id
         return out
 
     def matrix(
@@ -570,6 +574,7 @@ class EndpointArrays:
     enforced: BoolArray
     is_pod: BoolArray
     is_host: BoolArray
+    uid: IntArray  # equal for the same endpoint
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
+
+PathKey = tuple[str | int, ...]
+
+
+def path_text(path: PathKey) -> str:
+    """``("spec", "ingress", 0, "from")`` -> ``spec.ingress[0].from``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
 
 
 class Severity(Enum):
@@ -33,6 +48,40 @@ class Location:
         if self.path:
             out += f" {self.path}"
         return out
+
+
+@dataclass(frozen=True, eq=False)
+class SourceMap:
+    """Where the fields of one object are: its document's line per field path.
+
+    ``root`` is the object's own path inside the document (``("items", 3)`` for
+    an item of a List). Paths given to ``location`` are relative to the object.
+    """
+
+    file: str
+    document: int | None
+    lines: Mapping[PathKey, int]
+    root: PathKey = ()
+
+    def location(self, path: PathKey = ()) -> Location:
+        full = (*self.root, *path)
+        probe = full
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        return Location(self.file, self.document, self.lines.get(probe), path_text(full))
+
+    def relative(self, location: Location) -> PathKey | None:
+        """The object-relative path of a location in this object, if it is one."""
+        if location.file != self.file or location.document != self.document:
+            return None
+        full = self._by_text.get(location.path)
+        if full is None or full[: len(self.root)] != self.root:
+            return None
+        return full[len(self.root) :]
+
+    @cached_property
+    def _by_text(self) -> dict[str, PathKey]:
+        return {path_text(path): path for path in self.lines}
 
 
 @dataclass(frozen=True, slots=True)

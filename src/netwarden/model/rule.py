@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import Enum
 
-from netwarden.model.diagnostics import Location
+from netwarden.model.diagnostics import Location, SourceMap
 from netwarden.model.endpoint import EndpointKind
 from netwarden.model.labels import LabelSelector
 from netwarden.model.ports import ALL_PORTS, PortSpec
@@ -46,6 +46,7 @@ class Entity(Enum):
     INIT = "init"
     UNMANAGED = "unmanaged"
     ALL = "all"
+    NONE = "none"  # a valid entity that selects nothing (pkg/policy/api/entity.go)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,8 @@ class NormalizedPolicy:
     isolations: tuple[Isolation, ...]
     location: Location
     raw: object = None
+    # The line of every field of ``raw`` (set by the loader), for located lint findings.
+    source: SourceMap | None = field(default=None, compare=False, repr=False)
 
     def is_selecting_kind(self, kind: EndpointKind) -> bool:
         subjects = [r.subject for r in self.rules] + [i.subject for i in self.isolations]

@@ -88,6 +88,8 @@ def parse_admin_policy(root: Cursor, cluster: str) -> NormalizedPolicy | None:
             )
         )
         return None
+    spec_fields = {"subject", "ingress", "egress"} | ({"priority"} if kind != BANP else set())
+    _check_fields(spec, spec_fields | ({"tier"} if kind == CLUSTER_NP else set()))
     tier, priority = _tier_and_priority(spec, kind)
     if tier is None:
         return None
@@ -105,6 +107,12 @@ def parse_admin_policy(root: Cursor, cluster: str) -> NormalizedPolicy | None:
             if rule is not None:
                 rules.append(rule)
     return NormalizedPolicy(ref, tuple(rules), (), root.location, root.value)
+
+
+def _check_fields(cur: Cursor, allowed: set[str]) -> None:
+    for key in cur.keys():
+        if key not in allowed:
+            cur.get(key).error(f"unknown field {key!r}", "unknown-field")
 
 
 def _tier_and_priority(spec: Cursor, kind: str) -> tuple[Tier | None, int]:
@@ -142,6 +150,8 @@ def _parse_subject(cur: Cursor, cluster: str) -> EndpointSelector | None:
         ns_sel = parse_label_selector(cur.get("namespaces"))
         return EndpointSelector(_PODS, cluster, None, None, ns_sel)
     pods = cur.get("pods")
+    if pods.is_map("a pods selector"):
+        _check_fields(pods, {"namespaceSelector", "podSelector"})
     return EndpointSelector(
         _PODS,
         cluster,
@@ -163,6 +173,9 @@ def _parse_rule(
 ) -> Rule | None:
     if not cur.is_map("a rule"):
         return None
+    peer_key = "from" if direction is Direction.INGRESS else "to"
+    ports_key = "protocols" if flavor.v2_ports else "ports"
+    _check_fields(cur, {"name", "action", peer_key, ports_key})
     action_text = cur.get("action").string()
     action = flavor.actions.get(action_text or "")
     if action is None:
@@ -170,7 +183,6 @@ def _parse_rule(
             f"action must be one of {', '.join(flavor.actions)}, got {action_text!r}"
         )
         return None
-    peer_key = "from" if direction is Direction.INGRESS else "to"
     peer_items = list(cur.get(peer_key).items())
     if not peer_items:
         cur.get(peer_key).error(f"{peer_key} needs at least one peer")
@@ -178,11 +190,22 @@ def _parse_rule(
     peers: list[Peer] = []
     for peer_cur in peer_items:
         peers.extend(_parse_peer(peer_cur, direction, action, ref.cluster))
-    ports_key = "protocols" if flavor.v2_ports else "ports"
     ports: list[PortSpec] = []
     for port_cur in cur.get(ports_key).items():
         ports.extend(_parse_v2_port(port_cur) if flavor.v2_ports else _parse_v1_port(port_cur))
+    if cur.get(ports_key).value == []:
+        # +kubebuilder:validation:MinItems=1: omit the field to match every port.
+        cur.get(ports_key).error(f"{ports_key} needs at least one entry (omit it for all ports)")
+        return None
     if cur.get(ports_key).present and not ports:
+        return None
+    if any(p.name is not None for p in ports) and any(
+        peer_cur.has(k) for peer_cur in peer_items for k in ("networks", "nodes", "domainNames")
+    ):
+        cur.get(ports_key).error(
+            "named ports cannot be used with networks, nodes or domainNames peers "
+            "(those have no named ports)"
+        )
         return None
     return Rule(
         policy=ref,
@@ -218,6 +241,8 @@ def _parse_peer(cur: Cursor, direction: Direction, action: Action, cluster: str)
             ns_sel = parse_label_selector(sub)
             out.append(SelectorPeer(EndpointSelector(_PODS, cluster, None, None, ns_sel)))
         elif key == "pods":
+            if sub.is_map("a pods selector"):
+                _check_fields(sub, {"namespaceSelector", "podSelector"})
             pod_sel = parse_label_selector(sub.get("podSelector"))
             ns_sel = parse_label_selector(sub.get("namespaceSelector"))
             out.append(SelectorPeer(EndpointSelector(_PODS, cluster, None, pod_sel, ns_sel)))

@@ -33,7 +33,7 @@ from netwarden.model.rule import (
     Tier,
 )
 from netwarden.sources.common import is_port_name, parse_cidr, parse_label_selector
-from netwarden.sources.yamldoc import Cursor
+from netwarden.sources.yamldoc import Cursor, decimal_int
 
 CNP = "CiliumNetworkPolicy"
 CCNP = "CiliumClusterwideNetworkPolicy"
@@ -126,12 +126,18 @@ def _parse_spec(
     if subject is None:
         return
     default_deny = spec.get("enableDefaultDeny")
+    if default_deny.is_map("an object with ingress/egress flags"):
+        for key in default_deny.keys():
+            if key not in ("ingress", "egress"):
+                default_deny.get(key).error(f"unknown field {key!r}", "unknown-field")
     for direction, allow_key, deny_key in (
         (Direction.INGRESS, "ingress", "ingressDeny"),
         (Direction.EGRESS, "egress", "egressDeny"),
     ):
         allow_cur, deny_cur = spec.get(allow_key), spec.get(deny_key)
-        has_rules = allow_cur.value is not None or deny_cur.value is not None
+        # rule_validation.go Sanitize: len(r.Ingress) > 0 || len(r.IngressDeny) > 0,
+        # so an empty list ("ingress: []") does not enable default deny.
+        has_rules = bool(allow_cur.value) or bool(deny_cur.value)
         enabled = default_deny.get(direction.value).boolean(True)
         if not ctx.config.non_default_deny_policies:
             enabled = True
@@ -352,17 +358,27 @@ def _parse_ports(cur: Cursor) -> list[PortSpec] | None:
             except ValueError as exc:
                 pc.get("protocol").error(str(exc))
                 return None
-        port_text = pc.get("port").string() or "0"
-        if not port_text.isdigit():
-            if not is_port_name(port_text):
+            if proto in (Protocol.ICMP, Protocol.ICMPV6):
+                pc.get("protocol").error(
+                    f"protocol {proto_text!r} is not allowed in toPorts (use icmps)"
+                )
+                return None
+        port_text = (pc.get("port").string() or "0").strip()
+        start = decimal_int(port_text)
+        if start is None:
+            # Cilium accepts IANA service names in any case and lower-cases them.
+            name = port_text.lower()
+            if not is_port_name(name):
                 pc.get("port").error(f"{port_text!r} is neither a port number nor a port name")
                 return None
-            out.append(PortSpec(proto, name=port_text))
+            out.append(PortSpec(proto, name=name))
             continue
-        start = int(port_text)
         end = pc.get("endPort").integer()
-        if start > MAX_PORT or (end is not None and not start <= end <= MAX_PORT):
-            pc.error(f"invalid port range {start}-{end}")
+        if start > MAX_PORT:
+            pc.get("port").error(f"port {start} is out of range 0-{MAX_PORT}")
+            return None
+        if end is not None and not start <= end <= MAX_PORT:
+            pc.get("endPort").error(f"invalid port range {start}-{end}")
             return None
         if start == 0:
             out.append(PortSpec(proto))

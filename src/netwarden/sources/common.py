@@ -10,6 +10,7 @@ from netwarden.model.rule import IPNetwork
 from netwarden.sources.yamldoc import Cursor
 
 _OPERATORS = {op.value: op for op in Operator}
+_PORT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def parse_label_selector(cur: Cursor, key_transform: str = "none") -> LabelSelector:
@@ -112,7 +113,7 @@ def is_port_name(text: str) -> bool:
     """IANA_SVC_NAME: 1-15 chars, lowercase alphanumerics and '-', at least one letter."""
     return (
         0 < len(text) <= 15
-        and all(c.islower() or c.isdigit() or c == "-" for c in text)
+        and all(c in _PORT_NAME_CHARS for c in text)
         and any(c.isalpha() for c in text)
         and not text.startswith("-")
         and not text.endswith("-")

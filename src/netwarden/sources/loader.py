@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from netwarden.model.diagnostics import Diagnostic, Location, Severity
+from netwarden.model.diagnostics import Diagnostic, Location, Severity, SourceMap
 from netwarden.model.endpoint import (
     DEFAULT_CLUSTER,
     K8S_NAMESPACE_NAME_LABEL,
@@ -166,7 +166,9 @@ def load_documents_into(result: PolicyInput, docs: list[SourceDoc], cluster: str
 def _is_cilium_config(cur: Cursor) -> bool:
     if not isinstance(cur.value, dict) or cur.value.get("kind") != "ConfigMap":
         return False
-    meta = cur.value.get("metadata") or {}
+    meta = cur.value.get("metadata")
+    if not isinstance(meta, dict):
+        return False
     return meta.get("name") == "cilium-config" and meta.get("namespace") == "kube-system"
 
 
@@ -181,6 +183,8 @@ def _load_object(result: PolicyInput, inv: ClusterInventory, cur: Cursor, kind: 
             return
         policy = _parse_policy(cur, kind, inv)
         if policy is not None:
+            source = SourceMap(cur.doc.file, cur.doc.index, cur.doc.lines, cur.path)
+            policy = dataclasses.replace(policy, source=source)
             result.policies = [p for p in result.policies if p.ref != policy.ref]
             result.policies.append(policy)
         return

@@ -185,6 +185,10 @@ def _parse_ip_block(cur: Cursor) -> Peer | None:
         if ex.version != network.version or not ex.subnet_of(network):  # type: ignore[arg-type]
             ex_cur.error(f"except {ex} is not inside cidr {network}")
             continue
+        if ex.prefixlen <= network.prefixlen:
+            # API validation: each except must be a strict subset of cidr.
+            ex_cur.error(f"except {ex} must be a strict subset of cidr {network}")
+            continue
         excepts.append(ex)
     return CIDRPeer(network, tuple(excepts), matches_cluster_endpoints=True)
 

@@ -8,19 +8,15 @@ from typing import Any
 
 import yaml
 
-from netwarden.model.diagnostics import Diagnostic, Location, Severity
+from netwarden.model.diagnostics import (
+    Diagnostic,
+    Location,
+    PathKey,
+    Severity,
+    path_text,
+)
 
-PathKey = tuple[str | int, ...]
-
-
-def path_text(path: PathKey) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
+__all__ = ["Cursor", "PathKey", "SourceDoc", "load_documents", "path_text"]
 
 
 @dataclass
@@ -39,22 +35,42 @@ class SourceDoc:
         return Location(self.file, self.index, self.lines.get(probe), path_text(path))
 
 
-def _construct(node: yaml.Node, path: PathKey, lines: dict[PathKey, int]) -> Any:
+def _construct(
+    node: yaml.Node,
+    path: PathKey,
+    lines: dict[PathKey, int],
+    active: frozenset[int] = frozenset(),
+) -> Any:
     lines[path] = node.start_mark.line + 1
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in active:
+            # An alias to one of its own ancestors ("&a [*a]") has no finite value.
+            raise yaml.constructor.ConstructorError(
+                None, None, "found a recursive alias", node.start_mark
+            )
+        active = active | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _construct(key_node, (*path, "<key>"), {})
+            key = _construct(key_node, (*path, "<key>"), {}, active)
             if isinstance(key, (list, dict)):
                 key = str(key)
-            out[key] = _construct(value_node, (*path, str(key)), lines)
+            out[key] = _construct(value_node, (*path, str(key)), lines, active)
             lines[(*path, str(key))] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), lines) for i, item in enumerate(node.value)]
+        return [_construct(item, (*path, i), lines, active) for i, item in enumerate(node.value)]
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        # SafeConstructor raises plain Python errors for some bad scalars, e.g. an
+        # impossible timestamp (2001-13-01), "!!int abc" or "!!bool maybe".
+        raise yaml.constructor.ConstructorError(
+            None, None, f"cannot read {node.tag} value {node.value!r}: {exc}", node.start_mark
+        ) from exc
     finally:
         loader.dispose()
 
@@ -75,6 +91,10 @@ def load_documents(text: str, file: str) -> tuple[list[SourceDoc], list[Diagnost
         problem = getattr(exc, "problem", None) or str(exc)
         loc = Location(file, len(docs), line, "")
         return docs, [Diagnostic("yaml-syntax", Severity.ERROR, f"invalid YAML: {problem}", loc)]
+    except RecursionError:
+        loc = Location(file, len(docs), None, "")
+        message = "invalid YAML: the document is nested too deeply"
+        return docs, [Diagnostic("yaml-syntax", Severity.ERROR, message, loc)]
     return docs, []
 
 
@@ -153,8 +173,10 @@ class Cursor:
             return default
         if isinstance(self.value, int):
             return self.value
-        if isinstance(self.value, str) and self.value.strip().isdigit():
-            return int(self.value)
+        if isinstance(self.value, str):
+            number = decimal_int(self.value)
+            if number is not None:
+                return number
         self.error(f"expected an integer, got {_kind(self.value)} {self.value!r}")
         return default
 
@@ -171,7 +193,10 @@ class Cursor:
             return {}
         out: dict[str, str] = {}
         for key in self.keys():
-            value = self.get(key).string()
+            item = self.get(key)
+            # A null value reads as "" (as in Kubernetes' map[string]string); dropping
+            # it would silently widen a selector such as {matchLabels: {app: null}}.
+            value = "" if item.value is None else item.string()
             if value is not None:
                 out[key] = value
         return out
@@ -183,6 +208,21 @@ class Cursor:
             if value is not None:
                 out.append(value)
         return out
+
+
+def decimal_int(text: str) -> int | None:
+    """An ASCII decimal integer ("80", " 80 "), or None; never raises.
+
+    ``str.isdigit`` alone accepts characters such as "²" that ``int`` rejects, and
+    ``int`` rejects strings longer than Python's digit limit.
+    """
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _kind(value: Any) -> str:

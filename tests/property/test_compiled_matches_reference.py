@@ -1,0 +1,73 @@
+"""The compiled evaluator agrees with the reference on random clusters, policies and flows."""
+
+from __future__ import annotations
+
+import numpy as np
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netwarden.engine.compiled import CompiledEngine
+from netwarden.engine.matching import HTTPRequest
+from netwarden.engine.reference import ReferenceEvaluator
+from netwarden.engine.world import World
+from netwarden.model.ports import Protocol
+from netwarden.sources.loader import load_text
+from tests.property.strategies import clusters, connections
+
+PROTO_INDEX = {"TCP": 0, "UDP": 1, "SCTP": 2}
+
+
+def build(docs: list[dict]) -> World:
+    inp = load_text(yaml.safe_dump_all(docs), "generated.yaml")
+    assert not inp.errors, [str(e) for e in inp.errors]
+    return World(inp.clusters, inp.policies)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=clusters(), conns=st.lists(connections(), min_size=1, max_size=25))
+def test_compiled_equals_reference(docs: list[dict], conns: list[dict]) -> None:
+    world = build(docs)
+    reference = ReferenceEvaluator(world)
+    compiled = CompiledEngine(world)
+    for c in conns:
+        src = world.resolve(c["from"])
+        dst = world.resolve(c["to"], c["dns_name"])
+        http = HTTPRequest(*c["http"]) if "http" in c else None
+        proto = Protocol(c["protocol"])
+        expected = reference.verdict(src, dst, c["port"], proto, http)
+        got = compiled.verdict(src, dst, c["port"], proto, http)
+        assert got.egress == expected.egress, (c, got.egress, expected.egress)
+        assert got.ingress == expected.ingress, (c, got.ingress, expected.ingress)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=clusters(), conns=st.lists(connections(), min_size=1, max_size=40))
+def test_batch_equals_scalar(docs: list[dict], conns: list[dict]) -> None:
+    world = build(docs)
+    compiled = CompiledEngine(world)
+    endpoints = []
+    index: dict[tuple[str, str | None], int] = {}
+    pairs = []
+    for c in conns:
+        ids = []
+        for text, dns in ((c["from"], None), (c["to"], c["dns_name"])):
+            key = (text, dns)
+            if key not in index:
+                index[key] = len(endpoints)
+                endpoints.append(world.resolve(text, dns))
+            ids.append(index[key])
+        pairs.append(ids)
+    arrays = compiled.classify(endpoints)
+    src = np.array([p[0] for p in pairs], dtype=np.int64)
+    dst = np.array([p[1] for p in pairs], dtype=np.int64)
+    ports = np.array([c["port"] for c in conns], dtype=np.int64)
+    protos = np.array([PROTO_INDEX[c["protocol"]] for c in conns], dtype=np.int64)
+    result = compiled.batch(arrays, src, dst, ports, protos)
+    for i, c in enumerate(conns):
+        scalar = compiled.verdict(
+            endpoints[src[i]], endpoints[dst[i]], c["port"], Protocol(c["protocol"])
+        )
+        assert bool(result.allowed[i]) == scalar.allowed, (c, scalar)
+        assert compiled.outcome(int(result.egress[i])) == scalar.egress, c
+        assert compiled.outcome(int(result.ingress[i])) == scalar.ingress, c
