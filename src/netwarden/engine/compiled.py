@@ -118,6 +118,8 @@ class CompiledEngine:
         self._fqdn_ids = {f: i for i, f in enumerate(self.classes.fqdns)}
         self._tables: dict[tuple[Direction, int], _Table] = {}
         self._subject_rules: dict[tuple[Direction, int], list[Rule]] = {}
+        self._index: dict[int, list[Rule]] = {}
+        self._index_generation = -1
         if old is not None:
             for cls in old.classes:
                 if not cls.key.local:
@@ -320,15 +322,26 @@ class CompiledEngine:
         key = (direction, sid)
         found = self._subject_rules.get(key)
         if found is None:
-            admin = [
-                r
-                for r in self._rules
-                if r.direction is direction and sid in self.classes.selected(r.subject)
-            ]
-            admin.sort(key=lambda r: (_TIER_ORDER[r.tier], r.order_key))
-            found = admin
+            index = self._rule_index()
+            candidates = index.get(sid)
+            if candidates is None:  # a class that appeared after the index was built
+                candidates = [r for r in self._rules if sid in self.classes.selected(r.subject)]
+                index[sid] = candidates
+            found = [r for r in candidates if r.direction is direction]
+            found.sort(key=lambda r: (_TIER_ORDER[r.tier], r.order_key))
             self._subject_rules[key] = found
         return found
+
+    def _rule_index(self) -> dict[int, list[Rule]]:
+        """Class id -> rules whose subject selects it (built once per policy generation)."""
+        if self._index_generation != self.generation:
+            index: dict[int, list[Rule]] = {c.id: [] for c in self.classes.classes}
+            for rule in self._rules:
+                for cid in self.classes.selected(rule.subject):
+                    index[cid].append(rule)
+            self._index = index
+            self._index_generation = self.generation
+        return self._index
 
     def _isolations_for(self, direction: Direction, sid: int) -> list[Isolation]:
         return [
@@ -373,77 +386,88 @@ class CompiledEngine:
         bounds: IntArray,
         rows: IntArray,
     ) -> npt.NDArray[np.int32]:
+        """Outcome ids for ``rows`` x all port columns.
+
+        Each cell's matching rules form a bitmask (peer bits of the row AND port
+        bits of the column, plus per-row port bits of egress named ports). Rows
+        and columns with equal bit patterns are grouped, so each distinct
+        combination is decided once.
+        """
         n_cols = len(_PROTOCOLS) * len(bounds) + 1
         subject = self.classes.classes[sid].representative
         words = max(1, (len(rules) + 63) // 64)
-        bits = np.zeros((len(rows), n_cols, words), dtype=np.uint64)
+        row_bits = np.zeros((len(rows), words), dtype=np.uint64)
+        col_bits = np.zeros((n_cols, words), dtype=np.uint64)
+        named: BoolArray | None = None
+        named_bits: npt.NDArray[np.uint64] | None = None
         for i, rule in enumerate(rules):
-            mask = self._rule_mask(rule, direction, subject, bounds, rows)
-            if mask is not None:
-                bits[:, :, i // 64] |= mask.astype(np.uint64) << np.uint64(i % 64)
-        flat = bits.reshape(-1, words)
-        uniq, inverse = np.unique(flat, axis=0, return_inverse=True)
-        ctx = _Decider(direction, subject, rules, self._isolations_for(direction, sid), self)
-        ids = np.array([self._outcomes.intern(ctx.decide(u)) for u in uniq], dtype=np.int32)
-        return ids[inverse.reshape(-1)].reshape(len(rows), n_cols)
+            word, bit = i // 64, np.uint64(1 << (i % 64))
+            peer_mask = self._rule_peer_mask(rule, subject, rows)
+            if not peer_mask.any():
+                continue
+            row_bits[peer_mask, word] |= bit
+            col_bits[_rule_port_columns(rule, direction, subject, bounds), word] |= bit
+            if direction is Direction.EGRESS and any(p.name for p in rule.ports):
+                if named_bits is None:
+                    named_bits = np.zeros((len(rows), n_cols, words), dtype=np.uint64)
+                named = self._named_egress_columns(rule, peer_mask, rows, bounds)
+                named_bits[named, word] |= bit
+        decider = _Decider(direction, subject, rules, self._isolations_for(direction, sid), self)
+        if named_bits is None:
+            r_uniq, r_inv = _unique_rows(row_bits)
+            c_uniq, c_inv = _unique_rows(col_bits)
+            lut = np.empty((len(r_uniq), len(c_uniq)), dtype=np.int32)
+            for ri, r in enumerate(r_uniq):
+                for ci, c in enumerate(c_uniq):
+                    lut[ri, ci] = decider.outcome_id(r & c)
+            return lut[r_inv][:, c_inv]
+        cell_bits = (row_bits[:, None, :] & col_bits[None, :, :]) | named_bits
+        uniq, inv = _unique_rows(cell_bits.reshape(-1, words))
+        ids = np.array([decider.outcome_id(u) for u in uniq], dtype=np.int32)
+        return ids[inv].reshape(len(rows), n_cols)
 
-    def _rule_mask(
-        self, rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray, rows: IntArray
-    ) -> BoolArray | None:
-        peer_mask = np.zeros(len(rows), dtype=bool)
-        for peer in rule.peers:
-            peer_mask |= self._peer_mask(peer, subject, rows)
-        if not peer_mask.any():
-            return None
-        n_int = len(bounds)
-        n_cols = len(_PROTOCOLS) * n_int + 1
+    def _named_egress_columns(
+        self, rule: Rule, peer_mask: BoolArray, rows: IntArray, bounds: IntArray
+    ) -> BoolArray:
+        n_cols = len(_PROTOCOLS) * len(bounds) + 1
+        out = np.zeros((len(rows), n_cols), dtype=bool)
         named = [s for s in rule.ports if s.name is not None]
-        numbered = [s for s in rule.ports if s.name is None]
-        port_mask = np.zeros(n_cols, dtype=bool)
-        for spec in numbered:
-            port_mask |= _spec_columns(spec, bounds)
-        mask = peer_mask[:, None] & port_mask[None, :]
-        if named:
-            if direction is Direction.INGRESS:
-                cols = np.zeros(n_cols, dtype=bool)
-                for spec in named:
-                    for proto, number in resolve_named_port(spec, subject):
-                        cols |= _spec_columns(PortSpec(proto, number, number), bounds)
-                mask |= peer_mask[:, None] & cols[None, :]
-            else:
-                for r_i, row in enumerate(rows.tolist()):
-                    if not peer_mask[r_i]:
-                        continue
-                    dest = self.classes.classes[row].representative
-                    if dest.kind is EndpointKind.WORLD:
-                        continue
-                    for spec in named:
-                        for proto, number in resolve_named_port(spec, dest):
-                            mask[r_i] |= _spec_columns(PortSpec(proto, number, number), bounds)
-        return mask
+        for r_i in np.flatnonzero(peer_mask).tolist():
+            dest = self.classes.classes[int(rows[r_i])].representative
+            if dest.kind is EndpointKind.WORLD:
+                continue
+            for spec in named:
+                for proto, number in resolve_named_port(spec, dest):
+                    out[r_i] |= _spec_columns(PortSpec(proto, number, number), bounds)
+        return out
 
-    def _peer_mask(self, peer: Peer, subject: Endpoint, rows: IntArray) -> BoolArray:
-        classes = self.classes.classes
+    def _rule_peer_mask(self, rule: Rule, subject: Endpoint, rows: IntArray) -> BoolArray:
+        mask = np.zeros(len(self.classes), dtype=bool)
+        for peer in rule.peers:
+            mask |= self._peer_mask(peer, subject)
+        return mask[rows]
+
+    def _peer_mask(self, peer: Peer, subject: Endpoint) -> BoolArray:
+        """Which classes (rows) the peer matches, from the subject's point of view."""
+        classes = self.classes
         if isinstance(peer, AnyPeer):
-            return np.ones(len(rows), dtype=bool)
+            return np.ones(len(classes), dtype=bool)
         if isinstance(peer, SelectorPeer):
-            members = self.classes.selected(peer.selector)
-            return np.fromiter((int(r) in members for r in rows), dtype=bool, count=len(rows))
+            return classes.mask(peer.selector, lambda: classes.selected(peer.selector))
         if isinstance(peer, CIDRPeer):
             cid = self._cidr_ids[peer]
-            return np.fromiter(
-                (cid in classes[r].key.cidrs for r in rows.tolist()), dtype=bool, count=len(rows)
+            return classes.mask(
+                ("cidr", cid), lambda: {c.id for c in classes.classes if cid in c.key.cidrs}
             )
         if isinstance(peer, FQDNPeer):
             fid = self._fqdn_ids[peer]
-            return np.fromiter(
-                (fid in classes[r].key.fqdns for r in rows.tolist()), dtype=bool, count=len(rows)
+            return classes.mask(
+                ("fqdn", fid), lambda: {c.id for c in classes.classes if fid in c.key.fqdns}
             )
         assert isinstance(peer, EntityPeer)
-        return np.fromiter(
-            (_entity_row(peer, classes[r], subject) for r in rows.tolist()),
-            dtype=bool,
-            count=len(rows),
+        key = ("entity", peer.entity, subject.cluster)
+        return classes.mask(
+            key, lambda: {c.id for c in classes.classes if _entity_row(peer, c, subject)}
         )
 
 
@@ -454,6 +478,29 @@ def _entity_row(peer: EntityPeer, cls: EndpointClass, subject: Endpoint) -> bool
             return False
         return cls.key.local is (peer.entity is Entity.HOST)
     return entity_matches(peer.entity, cls.representative, subject)
+
+
+def _unique_rows(arr: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64], IntArray]:
+    """Distinct rows of a 2-D array and, for each row, the index of its distinct row."""
+    if arr.shape[1] == 1:
+        uniq, inv = np.unique(arr[:, 0], return_inverse=True)
+        return uniq.reshape(-1, 1), inv.reshape(-1)
+    uniq, inv = np.unique(arr, axis=0, return_inverse=True)
+    return uniq, inv.reshape(-1)
+
+
+def _rule_port_columns(
+    rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray
+) -> BoolArray:
+    """Port columns a rule matches (named ports resolve on the subject for ingress)."""
+    cols = np.zeros(len(_PROTOCOLS) * len(bounds) + 1, dtype=bool)
+    for spec in rule.ports:
+        if spec.name is None:
+            cols |= _spec_columns(spec, bounds)
+        elif direction is Direction.INGRESS:
+            for proto, number in resolve_named_port(spec, subject):
+                cols |= _spec_columns(PortSpec(proto, number, number), bounds)
+    return cols
 
 
 def _same_node(a: Endpoint, b: Endpoint) -> bool:
@@ -517,6 +564,16 @@ class _Decider:
         )
         isolating = {RuleRef(i.policy, direction, -1, None, Action.DENY) for i in isolations}
         self.isolation_refs = tuple(sorted(isolating, key=str))
+        self._outcomes = engine._outcomes
+        self._cache: dict[bytes, int] = {}
+
+    def outcome_id(self, words: npt.NDArray[np.uint64]) -> int:
+        key = words.tobytes()
+        found = self._cache.get(key)
+        if found is None:
+            found = self._outcomes.intern(self.decide(words))
+            self._cache[key] = found
+        return found
 
     def decide(self, words: npt.NDArray[np.uint64]) -> DirectionVerdict:
         matched = [r for i, r in enumerate(self.rules) if (int(words[i // 64]) >> (i % 64)) & 1]
