@@ -56,7 +56,8 @@ class Explanation:
             for step in self.steps:
                 if step.direction is direction:
                     tier = step.tier.value if step.tier else "-"
-                    lines.append(f"  [{tier:<10}] {step.what}")
+                    where = f"{step.rule}: " if step.rule else ""
+                    lines.append(f"  [{tier:<10}] {where}{step.what}")
                     lines.append(f"               -> {step.outcome}")
         return "\n".join(lines)
 

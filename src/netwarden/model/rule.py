@@ -269,13 +269,24 @@ class RuleRef:
     def to_dict(self) -> dict[str, object]:
         out = self.policy.to_dict()
         out["direction"] = self.direction.value
-        out["rule"] = self.index
-        out["action"] = self.action.value
+        if self.is_isolation:
+            # The policy selects the endpoint (default deny) but no rule of it matched.
+            out["rule"] = None
+            out["action"] = "default-deny"
+        else:
+            out["rule"] = self.index
+            out["action"] = self.action.value
         if self.name:
             out["rule_name"] = self.name
         return out
 
+    @property
+    def is_isolation(self) -> bool:
+        return self.index < 0
+
     def __str__(self) -> str:
+        if self.is_isolation:
+            return f"{self.policy} (default deny for {self.direction.value})"
         name = f" ({self.name})" if self.name else ""
         return f"{self.policy} {self.direction.value}[{self.index}]{name}"
 
