@@ -123,7 +123,9 @@ def cilium_rule(draw: st.DrawFn, direction: str, deny: bool) -> dict:
     elif kind == 1:
         rule[prefix + "Entities"] = draw(
             st.lists(
-                st.sampled_from(["world", "cluster", "host", "remote-node", "all", "kube-apiserver"]),
+                st.sampled_from(
+                    ["world", "cluster", "host", "remote-node", "all", "kube-apiserver"]
+                ),
                 min_size=1,
                 max_size=2,
             )
@@ -134,7 +136,16 @@ def cilium_rule(draw: st.DrawFn, direction: str, deny: bool) -> dict:
             entry["except"] = ["203.0.113.0/24"]
         rule[prefix + "CIDRSet"] = [entry]
     elif kind == 3 and direction == "egress" and not deny:
-        fqdn = draw(st.sampled_from([{"matchName": "api.example.com"}, {"matchPattern": "*.example.com"}, {"matchPattern": "*"}, {"matchPattern": "**.example.com"}]))
+        fqdn = draw(
+            st.sampled_from(
+                [
+                    {"matchName": "api.example.com"},
+                    {"matchPattern": "*.example.com"},
+                    {"matchPattern": "*"},
+                    {"matchPattern": "**.example.com"},
+                ]
+            )
+        )
         rule["toFQDNs"] = [fqdn]
     elif kind == 4:
         rule[prefix + "Nodes"] = [draw(label_selectors(st.sampled_from(["role"])))]
@@ -183,7 +194,12 @@ def admin_peer(draw: st.DrawFn, egress: bool) -> dict:
     if kind == 0:
         return {"namespaces": draw(ns_selectors)}
     if kind == 1:
-        return {"pods": {"namespaceSelector": draw(ns_selectors), "podSelector": draw(label_selectors())}}
+        return {
+            "pods": {
+                "namespaceSelector": draw(ns_selectors),
+                "podSelector": draw(label_selectors()),
+            }
+        }
     if kind == 2:
         return {"networks": [draw(cidrs)]}
     return {"nodes": draw(label_selectors(st.sampled_from(["role"])))}
@@ -192,12 +208,21 @@ def admin_peer(draw: st.DrawFn, egress: bool) -> dict:
 @st.composite
 def admin_policies(draw: st.DrawFn, name: str) -> dict:
     flavor = draw(st.sampled_from(["ANP", "BANP", "CNP2"]))
-    actions = {"ANP": ["Allow", "Deny", "Pass"], "BANP": ["Allow", "Deny"], "CNP2": ["Accept", "Deny", "Pass"]}[flavor]
+    actions = {
+        "ANP": ["Allow", "Deny", "Pass"],
+        "BANP": ["Allow", "Deny"],
+        "CNP2": ["Accept", "Deny", "Pass"],
+    }[flavor]
     spec: dict[str, Any] = {}
     if draw(st.booleans()):
         spec["subject"] = {"namespaces": draw(ns_selectors)}
     else:
-        spec["subject"] = {"pods": {"namespaceSelector": draw(ns_selectors), "podSelector": draw(label_selectors())}}
+        spec["subject"] = {
+            "pods": {
+                "namespaceSelector": draw(ns_selectors),
+                "podSelector": draw(label_selectors()),
+            }
+        }
     for key, peer_key in (("ingress", "from"), ("egress", "to")):
         rules = []
         for i in range(draw(st.integers(0, 2))):
@@ -211,17 +236,34 @@ def admin_policies(draw: st.DrawFn, name: str) -> dict:
                 if flavor == "CNP2":
                     rule["protocols"] = [{"tcp": {"destinationPort": {"number": port}}}]
                 else:
-                    rule["ports"] = [{"portNumber": {"port": port, "protocol": draw(st.sampled_from(PROTOCOLS))}}]
+                    rule["ports"] = [
+                        {"portNumber": {"port": port, "protocol": draw(st.sampled_from(PROTOCOLS))}}
+                    ]
             rules.append(rule)
         if rules:
             spec[key] = rules
     if flavor == "BANP":
-        return {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "BaselineAdminNetworkPolicy", "metadata": {"name": "default"}, "spec": spec}
+        return {
+            "apiVersion": "policy.networking.k8s.io/v1alpha1",
+            "kind": "BaselineAdminNetworkPolicy",
+            "metadata": {"name": "default"},
+            "spec": spec,
+        }
     spec["priority"] = draw(st.integers(0, 3))
     if flavor == "ANP":
-        return {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": name}, "spec": spec}
+        return {
+            "apiVersion": "policy.networking.k8s.io/v1alpha1",
+            "kind": "AdminNetworkPolicy",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
     spec["tier"] = draw(st.sampled_from(["Admin", "Baseline"]))
-    return {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 @st.composite
@@ -229,39 +271,60 @@ def clusters(draw: st.DrawFn) -> list[dict]:
     docs: list[dict] = []
     for ns in NAMESPACES:
         labels = {"ns": ns, "team": draw(st.sampled_from(["red", "blue"]))}
-        docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}})
+        docs.append(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
+        )
     for node, ip in NODES.items():
-        docs.append({
-            "apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": node, "labels": {"role": draw(st.sampled_from(["worker", "infra"]))}},
-            "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": node,
+                    "labels": {"role": draw(st.sampled_from(["worker", "infra"]))},
+                },
+                "status": {"addresses": [{"type": "InternalIP", "address": ip}]},
+            }
+        )
     for i, ns in enumerate(NAMESPACES):
         for j, pod in enumerate(POD_NAMES):
             labels = {"pod": pod}
             if draw(st.booleans()):
                 labels["app"] = draw(st.sampled_from(["web", "db"]))
-            ports = draw(st.lists(st.sampled_from(NAMED_PORTS), max_size=3, unique_by=lambda p: p["name"]))
+            ports = draw(
+                st.lists(st.sampled_from(NAMED_PORTS), max_size=3, unique_by=lambda p: p["name"])
+            )
             spec: dict[str, Any] = {"containers": [{"name": "c", "ports": ports}]}
             node = draw(st.sampled_from([None, "n1", "n2"]))
             if node:
                 spec["nodeName"] = node
-            docs.append({
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": pod, "namespace": ns, "labels": labels},
-                "spec": spec, "status": {"podIP": f"10.0.{i + 1}.{j + 1}"},
-            })
+            docs.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": pod, "namespace": ns, "labels": labels},
+                    "spec": spec,
+                    "status": {"podIP": f"10.0.{i + 1}.{j + 1}"},
+                }
+            )
     if draw(st.booleans()):
-        docs.append({
-            "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default"},
-            "subsets": [{"addresses": [{"ip": "172.16.0.1"}]}],
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "kubernetes", "namespace": "default"},
+                "subsets": [{"addresses": [{"ip": "172.16.0.1"}]}],
+            }
+        )
     if draw(st.integers(0, 3)) == 0:
-        docs.append({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "cilium-config", "namespace": "kube-system"},
-            "data": {"enable-policy": draw(st.sampled_from(["default", "always", "never"]))},
-        })
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+                "data": {"enable-policy": draw(st.sampled_from(["default", "always", "never"]))},
+            }
+        )
     n = draw(st.integers(1, 5))
     for k in range(n):
         maker = draw(st.sampled_from([network_policies, cilium_policies, admin_policies]))
@@ -269,7 +332,9 @@ def clusters(draw: st.DrawFn) -> list[dict]:
     return docs
 
 
-ENDPOINTS = [f"{ns}/{pod}" for ns in NAMESPACES for pod in POD_NAMES] + list(NODES.values()) + EXTERNAL_IPS
+ENDPOINTS = (
+    [f"{ns}/{pod}" for ns in NAMESPACES for pod in POD_NAMES] + list(NODES.values()) + EXTERNAL_IPS
+)
 
 
 @st.composite
@@ -282,5 +347,8 @@ def connections(draw: st.DrawFn) -> dict:
     }
     conn["dns_name"] = draw(st.sampled_from(DNS_NAMES))
     if draw(st.booleans()):
-        conn["http"] = (draw(st.sampled_from(["GET", "POST"])), draw(st.sampled_from(["/api/v1", "/admin"])))
+        conn["http"] = (
+            draw(st.sampled_from(["GET", "POST"])),
+            draw(st.sampled_from(["/api/v1", "/admin"])),
+        )
     return conn

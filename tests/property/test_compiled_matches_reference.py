@@ -71,3 +71,29 @@ def test_batch_equals_scalar(docs: list[dict], conns: list[dict]) -> None:
         assert bool(result.allowed[i]) == scalar.allowed, (c, scalar)
         assert compiled.outcome(int(result.egress[i])) == scalar.egress, c
         assert compiled.outcome(int(result.ingress[i])) == scalar.ingress, c
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    before=clusters(),
+    after=clusters(),
+    conns=st.lists(connections(), min_size=1, max_size=20),
+)
+def test_incremental_updates_equal_fresh_compile(
+    before: list[dict], after: list[dict], conns: list[dict]
+) -> None:
+    """Engine built on one cluster, then updated to another (new labels, pods, nodes,
+    policies), answers exactly like the reference evaluator on the new cluster."""
+    old_world, new_world = build(before), build(after)
+    engine = CompiledEngine(old_world)
+    engine.compile_all()
+    engine.update_world(new_world)
+    engine.update_policies(add=new_world.policies, remove=[p.ref for p in old_world.policies])
+    reference = ReferenceEvaluator(new_world)
+    for c in conns:
+        src = new_world.resolve(c["from"])
+        dst = new_world.resolve(c["to"], c["dns_name"])
+        proto = Protocol(c["protocol"])
+        expected = reference.verdict(src, dst, c["port"], proto)
+        got = engine.verdict(src, dst, c["port"], proto)
+        assert (got.egress, got.ingress) == (expected.egress, expected.ingress), c

@@ -165,6 +165,27 @@ class CompiledEngine:
         self.generation += 1
         return dropped
 
+    def update_world(self, world: World) -> int:
+        """Swap in a new inventory (pods added/removed/relabelled, namespace labels).
+
+        Tables depend only on policies and endpoint classes, so they stay valid:
+        endpoints new to the partition add classes (and rows, on next use).
+        Returns the number of classes added. Agent settings (cilium-config)
+        changes rebuild everything.
+        """
+        configs_changed = any(
+            world.config(name) != self.world.config(name)
+            for name in set(world.clusters) | set(self.world.clusters)
+        )
+        self.world = World(world.clusters, list(self.policies.values()))
+        if configs_changed:
+            self._set_policies(list(self.policies.values()))
+            return -1
+        before = len(self.classes)
+        for ep in world.endpoints():
+            self.classes.class_of(ep)
+        return len(self.classes) - before
+
     def add_endpoint(self, ep: Endpoint) -> int:
         """Register an endpoint (a new pod, say); returns its class id."""
         return self.classes.class_of(ep)
