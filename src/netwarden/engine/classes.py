@@ -92,6 +92,7 @@ class ClassIndex:
         self._by_cluster: dict[str, set[int]] = {}
         self._by_namespace: dict[str | None, set[int]] = {}
         self._views = {name: _LabelIndex() for name in ("pod", "ns", "cilium", "node")}
+        self._named_ports: dict[str, set[int]] = {}
         self.generation = 0
 
     def __len__(self) -> int:
@@ -138,6 +139,8 @@ class ClassIndex:
             self._views["pod"].add(cid, ep.labels)
         self._views["ns"].add(cid, ep.namespace_labels)
         self._views["cilium"].add(cid, cilium_labels(key.identity))
+        for named in ep.named_ports:
+            self._named_ports.setdefault(named.name.lower(), set()).add(named.port)
         for selector, members in self._selectors.items():
             if selector_matches(selector, ep):
                 members.add(cid)
@@ -182,6 +185,10 @@ class ClassIndex:
             mask[np.fromiter(ids, dtype=np.int64, count=len(ids))] = True
         self._masks[key] = mask
         return mask
+
+    def named_port_numbers(self, name: str) -> frozenset[int]:
+        """Every port number a container port of this name has in any class."""
+        return frozenset(self._named_ports.get(name.lower(), ()))
 
     @property
     def selector_count(self) -> int:

@@ -55,23 +55,45 @@ _ENFORCED = frozenset({EndpointKind.POD, EndpointKind.HOST})
 
 @dataclass
 class _Table:
-    """Outcome ids for one (direction, subject class): rows = peer classes, columns = ports."""
+    """Outcome ids for one (direction, subject class), factorized.
+
+    ``lut[row_group[peer_class], col_group[port_column]]`` is the outcome id.
+    Rows (peer classes) and columns (port intervals x protocol) with the same
+    set of matching rules share a group, so the table is small even when the
+    cluster has thousands of classes.
+    """
 
     rules: list[Rule]
     bounds: IntArray  # sorted interval starts, bounds[0] == 0
-    cells: npt.NDArray[np.int32]  # shape (rows, len(_PROTOCOLS) * len(bounds) + 1)
+    row_group: npt.NDArray[np.int32]  # per peer class
+    col_group: npt.NDArray[np.int32]  # per port column
+    lut: npt.NDArray[np.int32]  # (row groups, column groups) -> outcome id
+    row_patterns: dict[bytes, int]  # rule bitmask of a row group -> its index
+    col_bits: npt.NDArray[np.uint64]  # (column groups, words)
+    decider: _Decider
+    exact_rows: bool  # egress named ports: groups hold whole rows of cells
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.row_group)
 
     def column(self, port: int, protocol: Protocol) -> int:
         pi = _PROTO_INDEX.get(protocol)
         if pi is None:
-            return int(self.cells.shape[1]) - 1  # the "other protocol" column
+            return len(self.col_group) - 1  # the "other protocol" column
         return pi * len(self.bounds) + int(np.searchsorted(self.bounds, port, "right")) - 1
 
     def columns(self, ports: IntArray, protos: IntArray) -> IntArray:
         n = len(self.bounds)
         idx = np.searchsorted(self.bounds, ports, "right") - 1
         out = protos * n + idx
-        return np.where(protos < len(_PROTOCOLS), out, self.cells.shape[1] - 1)
+        return np.where(protos < len(_PROTOCOLS), out, len(self.col_group) - 1)
+
+    def cell(self, row: int, column: int) -> int:
+        return int(self.lut[self.row_group[row], self.col_group[column]])
+
+    def cells(self, rows: IntArray, columns: IntArray) -> npt.NDArray[np.int32]:
+        return self.lut[self.row_group[rows], self.col_group[columns]]
 
 
 @dataclass
@@ -120,6 +142,11 @@ class CompiledEngine:
         self._subject_rules: dict[tuple[Direction, int], list[Rule]] = {}
         self._index: dict[int, list[Rule]] = {}
         self._index_generation = -1
+        self._peer_cache: dict[tuple[int, str], BoolArray] = {}
+        self._port_cache: dict[tuple[object, ...], BoolArray] = {}
+        self._iso_index: dict[int, list[Isolation]] = {}
+        self._iso_generation = -1
+        self._iso_classes = 0
         if old is not None:
             for cls in old.classes:
                 if not cls.key.local:
@@ -162,6 +189,7 @@ class CompiledEngine:
                 self._subject_rules.pop(key, None)
                 dropped += 1
         self._subject_rules = {k: v for k, v in self._subject_rules.items() if k[1] not in subjects}
+        self._peer_cache.clear()  # keyed by rule identity
         self.generation += 1
         return dropped
 
@@ -232,9 +260,9 @@ class CompiledEngine:
         if peer.kind is EndpointKind.HOST and _same_node(peer, subject):
             pid = self.classes.local_variant(pid)
         table = self._table(direction, sid)
-        if pid >= table.cells.shape[0]:
+        if pid >= table.n_rows:
             table = self._extend(direction, sid, table)
-        outcome = self._outcomes.items[int(table.cells[pid, table.column(port, protocol)])]
+        outcome = self._outcomes.items[table.cell(pid, table.column(port, protocol))]
         if outcome.l7 and http is not None and not l7_allows(list(outcome.l7), http):
             return DirectionVerdict(
                 direction, False, Reason.L7_DENIED, outcome.tier, outcome.rules, outcome.l7
@@ -316,9 +344,9 @@ class CompiledEngine:
                 continue
             table = self._table(direction, sid)
             rows = p_rows[idx]
-            if rows.max() >= table.cells.shape[0]:
+            if rows.max() >= table.n_rows:
                 table = self._extend(direction, sid, table)
-            out[idx] = table.cells[rows, table.columns(ports[idx], protos[idx])]
+            out[idx] = table.cells(rows, table.columns(ports[idx], protos[idx]))
         pod_subject = eps.is_pod[subj]
         out[pod_subject & eps.is_host[peer] & same_node] = own_node
         self_id = self._outcomes.intern(DirectionVerdict(direction, True, Reason.SELF))
@@ -365,11 +393,20 @@ class CompiledEngine:
         return self._index
 
     def _isolations_for(self, direction: Direction, sid: int) -> list[Isolation]:
-        return [
-            i
-            for i in self._isolations
-            if i.direction is direction and sid in self.classes.selected(i.subject)
-        ]
+        if self._iso_generation != self.generation:
+            index: dict[int, list[Isolation]] = {}
+            for iso in self._isolations:
+                for cid in self.classes.selected(iso.subject):
+                    index.setdefault(cid, []).append(iso)
+            self._iso_index = index
+            self._iso_generation = self.generation
+            self._iso_classes = len(self.classes)
+        if sid >= self._iso_classes and sid not in self._iso_index:
+            # A class that appeared after the index was built.
+            self._iso_index[sid] = [
+                i for i in self._isolations if sid in self.classes.selected(i.subject)
+            ]
+        return [i for i in self._iso_index.get(sid, []) if i.direction is direction]
 
     def _table(self, direction: Direction, sid: int) -> _Table:
         table = self._tables.get((direction, sid))
@@ -379,82 +416,146 @@ class CompiledEngine:
         return table
 
     def _build(self, direction: Direction, sid: int) -> _Table:
+        """Compute a subject's table.
+
+        Each cell's matching rules form a bitmask: the peer bits of its row AND
+        the port bits of its column (plus per-row port bits for egress named
+        ports, which resolve on each destination). Rows and columns with equal
+        patterns are grouped and each distinct combination is decided once.
+        """
         rules = self._rules_for(direction, sid)
         subject = self.classes.classes[sid].representative
         bounds = _port_bounds(rules, direction, subject, self.classes)
-        rows = np.arange(len(self.classes), dtype=np.int64)
-        cells = self._cells(direction, sid, rules, bounds, rows)
-        return _Table(rules, bounds, cells)
-
-    def _extend(self, direction: Direction, sid: int, table: _Table) -> _Table:
-        have = table.cells.shape[0]
-        rows = np.arange(have, len(self.classes), dtype=np.int64)
-        subject = self.classes.classes[sid].representative
-        bounds = _port_bounds(table.rules, direction, subject, self.classes)
-        if not np.array_equal(bounds, table.bounds):
-            new = self._build(direction, sid)
-        else:
-            extra = self._cells(direction, sid, table.rules, table.bounds, rows)
-            new = _Table(table.rules, table.bounds, np.vstack([table.cells, extra]))
-        self._tables[(direction, sid)] = new
-        return new
-
-    def _cells(
-        self,
-        direction: Direction,
-        sid: int,
-        rules: list[Rule],
-        bounds: IntArray,
-        rows: IntArray,
-    ) -> npt.NDArray[np.int32]:
-        """Outcome ids for ``rows`` x all port columns.
-
-        Each cell's matching rules form a bitmask (peer bits of the row AND port
-        bits of the column, plus per-row port bits of egress named ports). Rows
-        and columns with equal bit patterns are grouped, so each distinct
-        combination is decided once.
-        """
+        n_rows = len(self.classes)
         n_cols = len(_PROTOCOLS) * len(bounds) + 1
-        subject = self.classes.classes[sid].representative
         words = max(1, (len(rules) + 63) // 64)
-        row_bits = np.zeros((len(rows), words), dtype=np.uint64)
+        row_bits = np.zeros((n_rows, words), dtype=np.uint64)
         col_bits = np.zeros((n_cols, words), dtype=np.uint64)
-        named: BoolArray | None = None
         named_bits: npt.NDArray[np.uint64] | None = None
+        bounds_key = bounds.tobytes()
         for i, rule in enumerate(rules):
             word, bit = i // 64, np.uint64(1 << (i % 64))
-            peer_mask = self._rule_peer_mask(rule, subject, rows)
+            # Column bits are set even for rules that match no peer yet: rows
+            # added later (new classes) combine with them.
+            col_bits[self._port_columns(rule, direction, subject, bounds, bounds_key), word] |= bit
+            peer_mask = self._rule_peer_mask(rule, subject)
             if not peer_mask.any():
                 continue
             row_bits[peer_mask, word] |= bit
-            col_bits[_rule_port_columns(rule, direction, subject, bounds), word] |= bit
             if direction is Direction.EGRESS and any(p.name for p in rule.ports):
                 if named_bits is None:
-                    named_bits = np.zeros((len(rows), n_cols, words), dtype=np.uint64)
-                named = self._named_egress_columns(rule, peer_mask, rows, bounds)
+                    named_bits = np.zeros((n_rows, n_cols, words), dtype=np.uint64)
+                named = self._named_egress_columns(rule, peer_mask, bounds)
                 named_bits[named, word] |= bit
         decider = _Decider(direction, subject, rules, self._isolations_for(direction, sid), self)
-        if named_bits is None:
-            r_uniq, r_inv = _unique_rows(row_bits)
-            c_uniq, c_inv = _unique_rows(col_bits)
-            lut = np.empty((len(r_uniq), len(c_uniq)), dtype=np.int32)
-            for ri, r in enumerate(r_uniq):
-                for ci, c in enumerate(c_uniq):
-                    lut[ri, ci] = decider.outcome_id(r & c)
-            return lut[r_inv][:, c_inv]
+        if named_bits is not None:
+            return self._exact_table(rules, bounds, decider, row_bits, col_bits, named_bits)
+        r_uniq, r_inv = _unique_rows(row_bits)
+        c_uniq, c_inv = _unique_rows(col_bits)
+        lut = np.empty((len(r_uniq), len(c_uniq)), dtype=np.int32)
+        for ri, r in enumerate(r_uniq):
+            for ci, c in enumerate(c_uniq):
+                lut[ri, ci] = decider.outcome_id(r & c)
+        patterns = {r.tobytes(): ri for ri, r in enumerate(r_uniq)}
+        return _Table(
+            rules,
+            bounds,
+            r_inv.astype(np.int32),
+            c_inv.astype(np.int32),
+            lut,
+            patterns,
+            c_uniq,
+            decider,
+            False,
+        )
+
+    def _exact_table(
+        self,
+        rules: list[Rule],
+        bounds: IntArray,
+        decider: _Decider,
+        row_bits: npt.NDArray[np.uint64],
+        col_bits: npt.NDArray[np.uint64],
+        named_bits: npt.NDArray[np.uint64],
+    ) -> _Table:
+        n_rows, n_cols, words = named_bits.shape
         cell_bits = (row_bits[:, None, :] & col_bits[None, :, :]) | named_bits
         uniq, inv = _unique_rows(cell_bits.reshape(-1, words))
         ids = np.array([decider.outcome_id(u) for u in uniq], dtype=np.int32)
-        return ids[inv].reshape(len(rows), n_cols)
+        cells = ids[inv].reshape(n_rows, n_cols)
+        r_uniq, r_inv = np.unique(cells, axis=0, return_inverse=True)
+        return _Table(
+            rules,
+            bounds,
+            r_inv.reshape(-1).astype(np.int32),
+            np.arange(n_cols, dtype=np.int32),
+            r_uniq.astype(np.int32),
+            {},
+            col_bits,
+            decider,
+            True,
+        )
+
+    def _extend(self, direction: Direction, sid: int, table: _Table) -> _Table:
+        """Add rows for classes that appeared after the table was built."""
+        subject = self.classes.classes[sid].representative
+        bounds = _port_bounds(table.rules, direction, subject, self.classes)
+        if table.exact_rows or not np.array_equal(bounds, table.bounds):
+            new = self._build(direction, sid)
+            self._tables[(direction, sid)] = new
+            return new
+        words = table.col_bits.shape[1]
+        rows = np.arange(table.n_rows, len(self.classes), dtype=np.int64)
+        row_bits = np.zeros((len(rows), words), dtype=np.uint64)
+        for i, rule in enumerate(table.rules):
+            mask = self._rule_peer_mask(rule, subject)[rows]
+            row_bits[mask, i // 64] |= np.uint64(1 << (i % 64))
+        lut_rows = [table.lut]
+        groups = np.empty(len(rows), dtype=np.int32)
+        patterns = dict(table.row_patterns)
+        for k, bits in enumerate(row_bits):
+            key = bits.tobytes()
+            group = patterns.get(key)
+            if group is None:
+                group = len(patterns)
+                patterns[key] = group
+                ids = [table.decider.outcome_id(bits & c) for c in table.col_bits]
+                lut_rows.append(np.array([ids], dtype=np.int32))
+            groups[k] = group
+        new = _Table(
+            table.rules,
+            table.bounds,
+            np.concatenate([table.row_group, groups]),
+            table.col_group,
+            np.vstack(lut_rows),
+            patterns,
+            table.col_bits,
+            table.decider,
+            False,
+        )
+        self._tables[(direction, sid)] = new
+        return new
+
+    def _port_columns(
+        self, rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray, key: bytes
+    ) -> BoolArray:
+        """Port columns of a rule (cached: tables with the same bounds share them)."""
+        named = any(p.name for p in rule.ports) and direction is Direction.INGRESS
+        cache_key = (rule.ports, key, subject.named_ports if named else ())
+        found = self._port_cache.get(cache_key)
+        if found is None:
+            found = _rule_port_columns(rule, direction, subject, bounds)
+            self._port_cache[cache_key] = found
+        return found
 
     def _named_egress_columns(
-        self, rule: Rule, peer_mask: BoolArray, rows: IntArray, bounds: IntArray
+        self, rule: Rule, peer_mask: BoolArray, bounds: IntArray
     ) -> BoolArray:
         n_cols = len(_PROTOCOLS) * len(bounds) + 1
-        out = np.zeros((len(rows), n_cols), dtype=bool)
+        out = np.zeros((len(peer_mask), n_cols), dtype=bool)
         named = [s for s in rule.ports if s.name is not None]
         for r_i in np.flatnonzero(peer_mask).tolist():
-            dest = self.classes.classes[int(rows[r_i])].representative
+            dest = self.classes.classes[r_i].representative
             if dest.kind is EndpointKind.WORLD:
                 continue
             for spec in named:
@@ -462,11 +563,17 @@ class CompiledEngine:
                     out[r_i] |= _spec_columns(PortSpec(proto, number, number), bounds)
         return out
 
-    def _rule_peer_mask(self, rule: Rule, subject: Endpoint, rows: IntArray) -> BoolArray:
-        mask = np.zeros(len(self.classes), dtype=bool)
-        for peer in rule.peers:
-            mask |= self._peer_mask(peer, subject)
-        return mask[rows]
+    def _rule_peer_mask(self, rule: Rule, subject: Endpoint) -> BoolArray:
+        """Peer classes a rule matches (cached per rule and subject cluster)."""
+        key = (id(rule), subject.cluster)
+        n = len(self.classes)
+        found = self._peer_cache.get(key)
+        if found is None or len(found) != n:
+            found = np.zeros(n, dtype=bool)
+            for peer in rule.peers:
+                found |= self._peer_mask(peer, subject)
+            self._peer_cache[key] = found
+        return found
 
     def _peer_mask(self, peer: Peer, subject: Endpoint) -> BoolArray:
         """Which classes (rows) the peer matches, from the subject's point of view."""
@@ -544,17 +651,17 @@ def _port_bounds(
                 for _, number in resolve_named_port(spec, subject):
                     points.update((number, number + 1))
             else:
-                for cls in classes.classes:
-                    for _, number in resolve_named_port(spec, cls.representative):
-                        points.update((number, number + 1))
+                for number in classes.named_port_numbers(spec.name):
+                    points.update((number, number + 1))
     return np.array(sorted(p for p in points if p <= MAX_PORT), dtype=np.int64)
 
 
 def _spec_columns(spec: PortSpec, bounds: IntArray) -> BoolArray:
     n_int = len(bounds)
-    starts = bounds
-    ends = np.r_[bounds[1:] - 1, MAX_PORT]
-    in_range = (starts >= spec.start) & (ends <= spec.end)
+    ends = np.empty(n_int, dtype=np.int64)
+    ends[:-1] = bounds[1:] - 1
+    ends[-1] = MAX_PORT
+    in_range = (bounds >= spec.start) & (ends <= spec.end)
     cols = np.zeros(len(_PROTOCOLS) * n_int + 1, dtype=bool)
     for pi, proto in enumerate(_PROTOCOLS):
         if spec.matches_protocol(proto):

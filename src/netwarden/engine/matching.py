@@ -98,7 +98,7 @@ def _fqdn_regex(pattern: str) -> re.Pattern[str]:
     if pattern.startswith("**."):
         prefix = r"(?:[-a-z0-9_]+\.)+"
         pattern = pattern[3:]
-    body = ".".join(
+    body = r"\.".join(
         "[-a-z0-9_]*".join(re.escape(part) for part in label.split("*"))
         for label in pattern.split(".")
     )
@@ -168,9 +168,11 @@ def http_rule_matches(rule: HTTPRule, req: HTTPRequest) -> bool:
         return False
     headers = {k.lower(): v for k, v in req.headers}
     for header in rule.headers:
-        key, sep, value = header.partition(":")
-        got = headers.get(key.strip().lower())
-        if got is None or (sep and got != value.strip()):
+        # Cilium (pkg/envoy/server.go): split on the first space; the name may end
+        # with ':' ("X-Key: value"); a single word only requires the header.
+        key, sep, value = header.partition(" ")
+        got = headers.get(key.rstrip(":").lower())
+        if got is None or (sep and got != value):
             return False
     return True
 

@@ -12,7 +12,6 @@ from netwarden.model.diagnostics import Diagnostic, Location, Severity, SourceMa
 from netwarden.model.endpoint import (
     DEFAULT_CLUSTER,
     K8S_NAMESPACE_NAME_LABEL,
-    Endpoint,
     EndpointKind,
 )
 from netwarden.model.inventory import CiliumConfig, ClusterInventory
@@ -214,10 +213,7 @@ def _load_inventory_object(inv: ClusterInventory, cur: Cursor, kind: str) -> Non
             endpoint, host_network = parsed
             if host_network:
                 endpoint = dataclasses.replace(endpoint, kind=EndpointKind.HOST)
-            inv.pods = [
-                p for p in inv.pods if (p.namespace, p.name) != (endpoint.namespace, endpoint.name)
-            ]
-            inv.pods.append(endpoint)
+            inv.pods.append(endpoint)  # duplicates: the later one wins in finalize()
     elif kind == "Node":
         inv.nodes.extend(parse_node(cur, inv.name))
     elif kind in ("Endpoints", "EndpointSlice"):
@@ -233,11 +229,13 @@ def _load_inventory_object(inv: ClusterInventory, cur: Cursor, kind: str) -> Non
 def finalize(result: PolicyInput) -> None:
     """Fill in namespace labels and node/apiserver facts on pod endpoints."""
     for inv in result.clusters.values():
+        latest = {(p.namespace, p.name): p for p in inv.pods}
+        node_labels_of = {n.name: n.labels for n in inv.nodes}
         pods = []
-        for pod in inv.pods:
+        for pod in latest.values():
             ns = pod.namespace or "default"
             ns_labels = inv.namespaces.get(ns) or {K8S_NAMESPACE_NAME_LABEL: ns}
-            node_labels = _node_labels(inv, pod)
+            node_labels = node_labels_of.get(pod.node_name, Labels())
             if pod.kind is EndpointKind.HOST:
                 pod = dataclasses.replace(
                     pod, labels=node_labels, namespace_labels=Labels(ns_labels)
@@ -249,10 +247,3 @@ def finalize(result: PolicyInput) -> None:
         inv.nodes = [
             dataclasses.replace(n, is_apiserver=n.ip in inv.apiserver_ips) for n in inv.nodes
         ]
-
-
-def _node_labels(inv: ClusterInventory, pod: Endpoint) -> Labels:
-    for node in inv.nodes:
-        if node.name == pod.node_name:
-            return node.labels
-    return Labels()

@@ -19,6 +19,11 @@ from netwarden.model.diagnostics import (
 __all__ = ["Cursor", "PathKey", "SourceDoc", "load_documents", "path_text"]
 
 
+# libyaml's composer when available (same nodes and marks, much faster).
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 @dataclass
 class SourceDoc:
     """One parsed document with the line (1-based) where each field path starts."""
@@ -60,26 +65,27 @@ def _construct(
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), lines, active) for i, item in enumerate(node.value)]
-    loader = yaml.SafeLoader("")
+    if node.tag == _STR_TAG:
+        return node.value
+    constructor = yaml.constructor.SafeConstructor()
     try:
-        return loader.construct_object(node, deep=True)
+        return constructor.construct_object(node, deep=True)
     except yaml.YAMLError:
         raise
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+    except Exception as exc:
         # SafeConstructor raises plain Python errors for some bad scalars, e.g. an
-        # impossible timestamp (2001-13-01), "!!int abc" or "!!bool maybe".
+        # impossible timestamp (2001-13-01), "!!int abc", "!!bool maybe" or
+        # "!!timestamp abc" (AttributeError).
         raise yaml.constructor.ConstructorError(
             None, None, f"cannot read {node.tag} value {node.value!r}: {exc}", node.start_mark
         ) from exc
-    finally:
-        loader.dispose()
 
 
 def load_documents(text: str, file: str) -> tuple[list[SourceDoc], list[Diagnostic]]:
     """Parse every document of a YAML (or JSON) stream; syntax errors become diagnostics."""
     docs: list[SourceDoc] = []
     try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=yaml.SafeLoader)):
+        for index, node in enumerate(yaml.compose_all(text, Loader=_LOADER)):
             if node is None:
                 continue
             lines: dict[PathKey, int] = {}
@@ -89,13 +95,33 @@ def load_documents(text: str, file: str) -> tuple[list[SourceDoc], list[Diagnost
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        loc = Location(file, len(docs), line, "")
+        document = len(docs)
+        if isinstance(exc, yaml.reader.ReaderError):
+            # Raised for the whole stream before parsing (e.g. a control character):
+            # it has a character position, not a mark.
+            line = text.count("\n", 0, exc.position) + 1
+            document = _document_at(text, line)
+            if isinstance(exc.character, int):
+                problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+        loc = Location(file, document, line, "")
         return docs, [Diagnostic("yaml-syntax", Severity.ERROR, f"invalid YAML: {problem}", loc)]
     except RecursionError:
         loc = Location(file, len(docs), None, "")
         message = "invalid YAML: the document is nested too deeply"
         return docs, [Diagnostic("yaml-syntax", Severity.ERROR, message, loc)]
     return docs, []
+
+
+def _document_at(text: str, line: int) -> int:
+    """The 0-based index of the document that contains ``line`` (1-based)."""
+    index, content = 0, False
+    for row in text.splitlines()[: line - 1]:
+        if row.startswith("---"):
+            index += 1 if content else 0
+            content = False
+        elif row.strip() and not row.lstrip().startswith("#"):
+            content = True
+    return index
 
 
 class Cursor:
