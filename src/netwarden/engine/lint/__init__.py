@@ -10,7 +10,7 @@ A policy can silence checks for itself with the annotation
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 from netwarden.engine.lint.base import Check, Finding, LintContext, subject_text
 from netwarden.engine.lint.registry import CHECKS
@@ -76,8 +76,3 @@ def _is_ignored(
 ) -> bool:
     codes = ignored.get(ref, frozenset()) if ref is not None else frozenset()
     return check.code in codes or check.number in codes
-
-
-def max_severity(diagnostics: Iterable[Diagnostic]) -> Severity | None:
-    ranked = sorted((d.severity for d in diagnostics), key=SEVERITY_RANK.__getitem__)
-    return ranked[-1] if ranked else None

@@ -15,7 +15,12 @@ from netwarden.engine.compiled import CompiledEngine
 from netwarden.engine.matching import selector_matches
 from netwarden.engine.world import World
 from netwarden.model.diagnostics import Location, PathKey, Severity
-from netwarden.model.endpoint import K8S_NAMESPACE_NAME_LABEL, Endpoint, EndpointKind
+from netwarden.model.endpoint import (
+    K8S_NAMESPACE_NAME_LABEL,
+    Endpoint,
+    EndpointKind,
+    IdentityKey,
+)
 from netwarden.model.labels import Labels
 from netwarden.model.rule import (
     EndpointSelector,
@@ -81,6 +86,9 @@ class LintContext:
         self.world = world
         self.policies: list[NormalizedPolicy] = list(world.policies)
         self._by_ref = {p.ref: p for p in self.policies}
+        self._namespaces: dict[str, dict[str, Labels]] = {}
+        self._selected: dict[tuple[EndpointSelector, str | None], list[Endpoint]] = {}
+        self._groups: dict[str | None, list[tuple[Endpoint, list[Endpoint]]]] = {}
 
     # ---- policies and rules -----------------------------------------------
 
@@ -134,24 +142,41 @@ class LintContext:
 
     def namespaces(self, cluster: str) -> dict[str, Labels]:
         """Namespaces declared in the inputs or implied by a pod, with their labels."""
-        inv = self.world.clusters.get(cluster)
-        if inv is None:
-            return {}
-        out = {name: Labels(labels) for name, labels in inv.namespaces.items()}
-        for pod in inv.pods:
-            ns = pod.namespace or "default"
-            out.setdefault(ns, Labels({K8S_NAMESPACE_NAME_LABEL: ns}))
-        return out
+        found = self._namespaces.get(cluster)
+        if found is None:
+            found = {}
+            inv = self.world.clusters.get(cluster)
+            if inv is not None:
+                found = {name: Labels(labels) for name, labels in inv.namespaces.items()}
+                for pod in inv.pods:
+                    ns = pod.namespace or "default"
+                    found.setdefault(ns, Labels({K8S_NAMESPACE_NAME_LABEL: ns}))
+            self._namespaces[cluster] = found
+        return found
 
     def selected(self, selector: EndpointSelector, cluster: str | None) -> list[Endpoint]:
         """The endpoints of the inputs a selector selects (pods or nodes, by its kinds)."""
-        if selector.kinds == frozenset({EndpointKind.POD}):
-            candidates = self.pods(selector.cluster or cluster)
-        else:
-            candidates = self.pods(selector.cluster or cluster) + self.nodes(
-                selector.cluster or cluster
-            )
-        return [ep for ep in candidates if selector_matches(selector, ep)]
+        scope = selector.cluster or cluster
+        key = (selector, scope)
+        found = self._selected.get(key)
+        if found is None:
+            found = []
+            for representative, members in self._identities(scope):
+                if selector_matches(selector, representative):
+                    found.extend(members)
+            self._selected[key] = found
+        return found
+
+    def _identities(self, cluster: str | None) -> list[tuple[Endpoint, list[Endpoint]]]:
+        """Pods and nodes grouped by identity: selectors cannot tell group members apart."""
+        found = self._groups.get(cluster)
+        if found is None:
+            groups: dict[IdentityKey, list[Endpoint]] = {}
+            for ep in self.pods(cluster) + self.nodes(cluster):
+                groups.setdefault(IdentityKey.of(ep), []).append(ep)
+            found = [(members[0], members) for members in groups.values()]
+            self._groups[cluster] = found
+        return found
 
     # ---- the engine -------------------------------------------------------
 

@@ -21,8 +21,11 @@ def _selector_text(sel: object) -> str:
     if isinstance(exprs, list):
         for expr in exprs:
             if isinstance(expr, dict):
-                values = ",".join(str(v) for v in expr.get("values") or [])
-                parts.append(f"{expr.get('key')} {expr.get('operator')} ({values})".rstrip(" ()"))
+                text = f"{expr.get('key')} {expr.get('operator')}"
+                values = expr.get("values")
+                if isinstance(values, list) and values:
+                    text += " (" + ",".join(str(v) for v in values) + ")"
+                parts.append(text)
     return "{" + ", ".join(parts) + "}"
 
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from netwarden.engine.lint.base import Finding, LintContext
 from netwarden.engine.lint.locate import peer_locations, subject_sites
 from netwarden.model.diagnostics import Location
-from netwarden.model.endpoint import EndpointKind
+from netwarden.model.endpoint import NAMESPACE_LABEL, EndpointKind
+from netwarden.model.labels import LabelSelector, Operator
 from netwarden.model.rule import Direction, EndpointSelector, NormalizedPolicy, Rule, SelectorPeer
 
 _PODS = frozenset({EndpointKind.POD})
@@ -21,16 +22,28 @@ _HOSTS = frozenset({EndpointKind.HOST})
 def describe_selector(sel: EndpointSelector) -> str:
     """A selector in the words of the manifests (podSelector, namespaceSelector, ...)."""
     parts = []
+    namespace = sel.namespace
     if sel.namespace_labels is not None:
         parts.append(f"namespaceSelector {{{sel.namespace_labels}}}")
     if sel.pod is not None:
         parts.append(f"podSelector {{{sel.pod}}}")
     if sel.cilium is not None:
-        parts.append(f"selector {{{sel.cilium}}}")
+        # Cilium limits namespaced selectors to the policy's namespace with an
+        # io.kubernetes.pod.namespace requirement: show it as "in namespace".
+        own = [r for r in sel.cilium.requirements if r.key == NAMESPACE_LABEL]
+        rest = LabelSelector(
+            tuple(r for r in sel.cilium.requirements if r.key != NAMESPACE_LABEL),
+            sel.cilium.matches_nothing,
+        )
+        if len(own) == 1 and own[0].operator is Operator.IN and len(own[0].values) == 1:
+            namespace = namespace or next(iter(own[0].values))
+        else:
+            rest = sel.cilium
+        parts.append(f"endpointSelector {{{rest}}}")
     if sel.node is not None:
         parts.append(f"nodeSelector {{{sel.node}}}")
-    if sel.namespace is not None and sel.namespace_labels is None:
-        parts.append(f"in namespace {sel.namespace}")
+    if namespace is not None and sel.namespace_labels is None:
+        parts.append(f"in namespace {namespace}")
     return " ".join(parts) or "every pod"
 
 
