@@ -65,7 +65,9 @@ def load_world(files: list[str], quiet_notes: bool = True) -> tuple[World, Polic
 def verdict(
     files: FilesOpt,
     probes: Annotated[Path, typer.Option("--probes", help="YAML/JSON list of probes.")],
-    output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
+    output: Annotated[
+        Output, typer.Option("-o", "--output", help="json: one record per probe; table: text.")
+    ] = Output.json,
 ) -> None:
     """Evaluate connectivity probes against the policies in the inputs."""
     world, _ = load_world(files)
@@ -119,12 +121,20 @@ def explain(
     files: FilesOpt,
     source: Annotated[str, typer.Option("--from", help="namespace/pod or IP")],
     destination: Annotated[str, typer.Option("--to", help="namespace/pod or IP")],
-    port: Annotated[int, typer.Option("--port", min=0, max=65535)],
-    protocol: Annotated[str, typer.Option("--protocol")] = "TCP",
-    dns_name: Annotated[str | None, typer.Option("--dns-name")] = None,
-    http_method: Annotated[str | None, typer.Option("--http-method")] = None,
-    http_path: Annotated[str | None, typer.Option("--http-path")] = None,
-    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Destination port.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="TCP, UDP or SCTP.")] = "TCP",
+    dns_name: Annotated[
+        str | None, typer.Option("--dns-name", help="Name the destination IP was resolved from.")
+    ] = None,
+    http_method: Annotated[
+        str | None, typer.Option("--http-method", help="HTTP request method (L7 rules).")
+    ] = None,
+    http_path: Annotated[
+        str | None, typer.Option("--http-path", help="HTTP request path (L7 rules).")
+    ] = None,
+    output: Annotated[
+        Output, typer.Option("-o", "--output", help="table: readable trace; json: data.")
+    ] = Output.table,
 ) -> None:
     """Trace every tier, policy and rule that decides one connection."""
     world, _ = load_world(files)
@@ -151,7 +161,9 @@ def matrix(
     namespaces: Annotated[
         str | None, typer.Option("--namespaces", help="Comma-separated namespaces to include")
     ] = None,
-    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    output: Annotated[
+        Output, typer.Option("-o", "--output", help="table: truth tables; json: nested maps.")
+    ] = Output.table,
 ) -> None:
     """Connectivity matrix of every pod pair, per port (truth-table style)."""
     world, _ = load_world(files)
@@ -178,7 +190,9 @@ def lint(
             help="Manifest file or directory (repeatable); 'cluster=path' names the cluster.",
         ),
     ] = None,
-    output: Annotated[Output, typer.Option("-o", "--output")] = Output.table,
+    output: Annotated[
+        Output, typer.Option("-o", "--output", help="table: one line per finding; json: data.")
+    ] = Output.table,
     fail_on: Annotated[
         FailOn,
         typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe."),
