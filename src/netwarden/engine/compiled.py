@@ -478,20 +478,27 @@ class CompiledEngine:
         col_bits: npt.NDArray[np.uint64],
         named_bits: npt.NDArray[np.uint64],
     ) -> _Table:
+        """A table with egress named ports: a cell's bits are (row & column) | named[row, col]."""
         n_rows, n_cols, words = named_bits.shape
-        cell_bits = (row_bits[:, None, :] & col_bits[None, :, :]) | named_bits
-        uniq, inv = _unique_rows(cell_bits.reshape(-1, words))
-        ids = np.array([decider.outcome_id(u) for u in uniq], dtype=np.int32)
-        cells = ids[inv].reshape(n_rows, n_cols)
-        r_uniq, r_inv = np.unique(cells, axis=0, return_inverse=True)
+        col_sig = np.concatenate(
+            [col_bits, named_bits.transpose(1, 0, 2).reshape(n_cols, -1)], axis=1
+        )
+        c_reps, c_inv = _group_rows(col_sig)
+        row_sig = np.concatenate([row_bits, named_bits[:, c_reps, :].reshape(n_rows, -1)], axis=1)
+        r_reps, r_inv = _group_rows(row_sig)
+        lut = np.empty((len(r_reps), len(c_reps)), dtype=np.int32)
+        for gi, r in enumerate(r_reps.tolist()):
+            for ci, c in enumerate(c_reps.tolist()):
+                bits = (row_bits[r] & col_bits[c]) | named_bits[r, c]
+                lut[gi, ci] = decider.outcome_id(bits)
         return _Table(
             rules,
             bounds,
-            r_inv.reshape(-1).astype(np.int32),
-            np.arange(n_cols, dtype=np.int32),
-            r_uniq.astype(np.int32),
+            r_inv.astype(np.int32),
+            c_inv.astype(np.int32),
+            lut,
             {},
-            col_bits,
+            col_bits[c_reps],
             decider,
             True,
         )
@@ -610,11 +617,34 @@ def _entity_row(peer: EntityPeer, cls: EndpointClass, subject: Endpoint) -> bool
 
 def _unique_rows(arr: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64], IntArray]:
     """Distinct rows of a 2-D array and, for each row, the index of its distinct row."""
-    if arr.shape[1] == 1:
-        uniq, inv = np.unique(arr[:, 0], return_inverse=True)
-        return uniq.reshape(-1, 1), inv.reshape(-1)
-    uniq, inv = np.unique(arr, axis=0, return_inverse=True)
-    return uniq, inv.reshape(-1)
+    reps, inv = _group_rows(arr)
+    return arr[reps], inv
+
+
+def _group_rows(arr: npt.NDArray[np.uint64]) -> tuple[IntArray, IntArray]:
+    """Group equal rows: (index of one representative row per group, group of each row).
+
+    All-zero rows (no rule matches: the common case for most peers of a
+    subject) are grouped without sorting them.
+    """
+    n, width = arr.shape
+    nonzero = arr.any(axis=1)
+    idx = np.flatnonzero(nonzero)
+    inv = np.zeros(n, dtype=np.int64)
+    if len(idx) == 0:
+        return np.zeros(1, dtype=np.int64), inv
+    sub = arr[idx]
+    if width == 1:
+        _, first, sub_inv = np.unique(sub[:, 0], return_index=True, return_inverse=True)
+    else:
+        view = np.ascontiguousarray(sub).view(np.dtype((np.void, sub.dtype.itemsize * width)))
+        _, first, sub_inv = np.unique(view.reshape(-1), return_index=True, return_inverse=True)
+    reps = idx[first]
+    if len(idx) == n:
+        return reps, sub_inv.reshape(-1)
+    zero_row = int(np.flatnonzero(~nonzero)[0])
+    inv[idx] = sub_inv.reshape(-1) + 1
+    return np.r_[zero_row, reps], inv
 
 
 def _rule_port_columns(
