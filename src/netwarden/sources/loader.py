@@ -184,8 +184,7 @@ def _load_object(result: PolicyInput, inv: ClusterInventory, cur: Cursor, kind: 
         if policy is not None:
             source = SourceMap(cur.doc.file, cur.doc.index, cur.doc.lines, cur.path)
             policy = dataclasses.replace(policy, source=source)
-            result.policies = [p for p in result.policies if p.ref != policy.ref]
-            result.policies.append(policy)
+            result.policies.append(policy)  # duplicates: the later one wins in finalize()
         return
     if kind not in _INVENTORY_KINDS:
         cur.diagnostics.append(
@@ -228,6 +227,7 @@ def _load_inventory_object(inv: ClusterInventory, cur: Cursor, kind: str) -> Non
 
 def finalize(result: PolicyInput) -> None:
     """Fill in namespace labels and node/apiserver facts on pod endpoints."""
+    result.policies = list({p.ref: p for p in result.policies}.values())
     for inv in result.clusters.values():
         latest = {(p.namespace, p.name): p for p in inv.pods}
         node_labels_of = {n.name: n.labels for n in inv.nodes}
