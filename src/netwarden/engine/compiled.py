@@ -479,7 +479,7 @@ class CompiledEngine:
         named_bits: npt.NDArray[np.uint64],
     ) -> _Table:
         """A table with egress named ports: a cell's bits are (row & column) | named[row, col]."""
-        n_rows, n_cols, words = named_bits.shape
+        n_rows, n_cols, _words = named_bits.shape
         col_sig = np.concatenate(
             [col_bits, named_bits.transpose(1, 0, 2).reshape(n_cols, -1)], axis=1
         )
