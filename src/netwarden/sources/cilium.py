@@ -220,8 +220,29 @@ def _parse_rule(
         if l7 is not None and action is Action.DENY:
             pr.get("rules").error("L7 rules are not allowed in deny rules")
             continue
+        if l7 is not None and not _l7_ports_valid(pr, l7, ports, direction):
+            continue
         out.append(_rule(ctx, subject, direction, action, index, peers, ports, l7, pr))
     return out
+
+
+def _l7_ports_valid(pr: Cursor, l7: L7Rules, ports: list[PortSpec], direction: Direction) -> bool:
+    """PortRule.sanitize (pkg/policy/api/rule_validation.go) checks on L7 rules."""
+    if l7.dns and direction is Direction.INGRESS:
+        pr.get("rules").get("dns").error("DNS rules are not allowed on ingress")
+        return False
+    if not pr.get("ports").present:
+        return True
+    if any(p.all_ports for p in ports):
+        pr.get("ports").error("L7 rules can not be used when a port is 0")
+        return False
+    # As written, before ANY expands to TCP/UDP/SCTP.
+    written = [(p.get("protocol").string() or "ANY").upper() for p in pr.get("ports").items()]
+    bad = next((w for w in written if w != "TCP"), None)
+    if (l7.http or l7.kafka) and bad is not None:
+        pr.get("ports").error(f"L7 rules can only apply to TCP (not {bad}) except for DNS rules")
+        return False
+    return True
 
 
 def _rule(
@@ -255,7 +276,7 @@ def _parse_peers(cur: Cursor, ctx: _Context, direction: Direction) -> tuple[list
     has_l3 = False
     for sel_cur in cur.get(prefix + "Endpoints").items():
         has_l3 = True
-        peers.append(SelectorPeer(_peer_selector(sel_cur, ctx)))
+        peers.append(_endpoint_peer(sel_cur, ctx))
     for node_cur in cur.get(prefix + "Nodes").items():
         has_l3 = True
         sel = parse_label_selector(node_cur, "cilium")
@@ -291,8 +312,25 @@ def _parse_peers(cur: Cursor, ctx: _Context, direction: Direction) -> tuple[list
     return peers, has_l3
 
 
-def _peer_selector(cur: Cursor, ctx: _Context) -> EndpointSelector:
+def _endpoint_peer(cur: Cursor, ctx: _Context) -> Peer:
     sel = parse_label_selector(cur, "cilium")
+    # A selector on one reserved label is that entity (entity.go maps each entity to
+    # exactly such a selector). "reserved:host" and "reserved:remote-node" depend on
+    # the observer, which only the entity peer models.
+    if len(sel.requirements) == 1 and not sel.matches_nothing:
+        req = sel.requirements[0]
+        entity = _ENTITIES.get(req.key.removeprefix("reserved:"))
+        if (
+            req.key.startswith("reserved:")
+            and entity is not None
+            and entity not in (Entity.ALL, Entity.CLUSTER, Entity.NONE)
+            and (req.operator is Operator.EXISTS or req.values == frozenset({""}))
+        ):
+            return EntityPeer(entity)
+    return SelectorPeer(_peer_selector(sel, ctx))
+
+
+def _peer_selector(sel: LabelSelector, ctx: _Context) -> EndpointSelector:
     keys = sel.keys()
     if any(k.startswith("reserved:") for k in keys):
         return EndpointSelector(_selected_kinds(sel), None, None, cilium=sel)
@@ -343,6 +381,9 @@ def _parse_fqdn(cur: Cursor) -> FQDNPeer | None:
     )
 
 
+_TRANSPORT = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
+
+
 def _parse_ports(cur: Cursor) -> list[PortSpec] | None:
     if not cur.present:
         return [ALL_PORTS]
@@ -380,10 +421,14 @@ def _parse_ports(cur: Cursor) -> list[PortSpec] | None:
         if end is not None and not start <= end <= MAX_PORT:
             pc.get("endPort").error(f"invalid port range {start}-{end}")
             return None
-        if start == 0:
-            out.append(PortSpec(proto))
-        else:
-            out.append(PortSpec(proto, start, end if end else start))
+        # In toPorts, ANY (or no protocol) means TCP, UDP and SCTP, not ICMP
+        # (pkg/policy/rule.go expands it); port 0 means every port.
+        protocols = _TRANSPORT if proto is Protocol.ANY else (proto,)
+        for each in protocols:
+            if start == 0:
+                out.append(PortSpec(each))
+            else:
+                out.append(PortSpec(each, start, end if end else start))
     return out or [ALL_PORTS]
 
 
