@@ -158,7 +158,8 @@ def cilium_rule(draw: st.DrawFn, direction: str, deny: bool) -> dict:
         if draw(st.integers(0, 3)) == 0 and port_entry["port"] in ("80", "53"):
             port_entry["endPort"] = int(port_entry["port"]) + 1
         to_ports: dict[str, Any] = {"ports": [port_entry]}
-        if not deny and port_entry["port"] == "80" and draw(st.booleans()):
+        tcp = port_entry.get("protocol") == "TCP"
+        if not deny and tcp and port_entry["port"] == "80" and draw(st.booleans()):
             to_ports["rules"] = {"http": [{"method": "GET", "path": "/api/.*"}]}
         rule["toPorts"] = [to_ports]
     return rule

@@ -104,3 +104,16 @@ def test_incremental_updates_equal_fresh_compile(
         expected = reference.verdict(src, dst, c["port"], proto)
         got = engine.verdict(src, dst, c["port"], proto)
         assert (got.egress, got.ingress) == (expected.egress, expected.ingress), c
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=clusters(), port=st.sampled_from([53, 80, 81]), proto=st.sampled_from(["TCP", "UDP"]))
+def test_matrix_equals_pairwise_reference(docs: list[dict], port: int, proto: str) -> None:
+    world = build(docs)
+    pods = world.pods()
+    matrix = CompiledEngine(world).matrix(pods, port, Protocol(proto))
+    reference = ReferenceEvaluator(world)
+    for i, src in enumerate(pods):
+        for j, dst in enumerate(pods):
+            expected = reference.verdict(src, dst, port, Protocol(proto)).allowed
+            assert bool(matrix[i, j]) == expected, (src.display(), dst.display())

@@ -93,6 +93,7 @@ class ClassIndex:
         self._by_namespace: dict[str | None, set[int]] = {}
         self._views = {name: _LabelIndex() for name in ("pod", "ns", "cilium", "node")}
         self._named_ports: dict[str, set[int]] = {}
+        self._of_endpoint: dict[Endpoint, int] = {}
         self.generation = 0
 
     def __len__(self) -> int:
@@ -113,14 +114,19 @@ class ClassIndex:
         return ClassKey(IdentityKey.of(ep), ep.named_ports, cidrs, fqdns)
 
     def class_of(self, ep: Endpoint) -> int:
+        cached = self._of_endpoint.get(ep)
+        if cached is not None:
+            return cached
         key = self.key_of(ep)
         found = self._by_key.get(key)
         if found is not None:
+            self._of_endpoint[ep] = found
             return found
         cid = self._add(key, ep)
         if ep.kind is EndpointKind.HOST:
             local_key = ClassKey(key.identity, key.named_ports, key.cidrs, key.fqdns, True)
             self._local_of[cid] = self._add(local_key, ep)
+        self._of_endpoint[ep] = cid
         return cid
 
     def local_variant(self, cid: int) -> int:

@@ -143,6 +143,7 @@ class CompiledEngine:
         self._index: dict[int, list[Rule]] = {}
         self._index_generation = -1
         self._peer_cache: dict[tuple[int, str], BoolArray] = {}
+        self._shared: dict[tuple[object, ...], _Table] = {}
         self._port_cache: dict[tuple[object, ...], BoolArray] = {}
         self._iso_index: dict[int, list[Isolation]] = {}
         self._iso_generation = -1
@@ -190,6 +191,7 @@ class CompiledEngine:
                 dropped += 1
         self._subject_rules = {k: v for k, v in self._subject_rules.items() if k[1] not in subjects}
         self._peer_cache.clear()  # keyed by rule identity
+        self._shared.clear()
         self.generation += 1
         return dropped
 
@@ -353,17 +355,37 @@ class CompiledEngine:
         out[pod_subject & (eps.uid[subj] == eps.uid[peer])] = self_id
         return out
 
-    def matrix(
-        self, pods: Sequence[Endpoint], port: int, protocol: Protocol
-    ) -> tuple[tuple[bool, ...], ...]:
+    def matrix(self, pods: Sequence[Endpoint], port: int, protocol: Protocol) -> BoolArray:
+        """Allowed[i, j] for every pair of endpoints, computed once per class pair."""
         eps = self.classify(pods)
         n = len(pods)
-        src = np.repeat(np.arange(n), n)
-        dst = np.tile(np.arange(n), n)
-        ports = np.full(n * n, port, dtype=np.int64)
-        protos = np.full(n * n, _PROTO_INDEX.get(protocol, len(_PROTOCOLS)), dtype=np.int64)
-        allowed = self.batch(eps, src, dst, ports, protos).allowed.reshape(n, n)
-        return tuple(tuple(bool(x) for x in row) for row in allowed)
+        proto = _PROTO_INDEX.get(protocol, len(_PROTOCOLS))
+        if eps.is_host.any():
+            # Nodes: the own-node exception depends on the pair, not the classes.
+            src, dst = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
+            ports = np.full(n * n, port, dtype=np.int64)
+            protos = np.full(n * n, proto, dtype=np.int64)
+            return self.batch(eps, src, dst, ports, protos).allowed.reshape(n, n)
+        _, first, inverse = np.unique(eps.cls, return_index=True, return_inverse=True)
+        k = len(first)
+        reps = np.concatenate([first, first])
+        pair_eps = EndpointArrays(
+            eps.cls[reps],
+            eps.local[reps],
+            np.arange(-1, -2 * k - 1, -1),  # no node: never "own node"
+            eps.enforced[reps],
+            eps.is_pod[reps],
+            eps.is_host[reps],
+            np.arange(2 * k),  # distinct endpoints: a class pair is two different pods
+        )
+        src, dst = np.repeat(np.arange(k), k), k + np.tile(np.arange(k), k)
+        ports = np.full(k * k, port, dtype=np.int64)
+        protos = np.full(k * k, proto, dtype=np.int64)
+        by_class = self.batch(pair_eps, src, dst, ports, protos).allowed.reshape(k, k)
+        inverse = inverse.reshape(-1)
+        allowed = by_class[inverse][:, inverse]
+        np.fill_diagonal(allowed, True)  # a pod reaching itself
+        return allowed
 
     # ---- table construction -----------------------------------------------
 
@@ -411,9 +433,28 @@ class CompiledEngine:
     def _table(self, direction: Direction, sid: int) -> _Table:
         table = self._tables.get((direction, sid))
         if table is None:
-            table = self._build(direction, sid)
+            key = self._share_key(direction, sid)
+            table = self._shared.get(key)
+            if table is None:
+                table = self._build(direction, sid)
+                self._shared[key] = table
             self._tables[(direction, sid)] = table
         return table
+
+    def _share_key(self, direction: Direction, sid: int) -> tuple[object, ...]:
+        """Subjects with the same rules, isolations, cluster, kind and (for ingress named
+        ports) container ports have identical tables: build one, share it."""
+        rules = self._rules_for(direction, sid)
+        subject = self.classes.classes[sid].representative
+        named = direction is Direction.INGRESS and any(p.name for r in rules for p in r.ports)
+        return (
+            direction,
+            tuple(id(r) for r in rules),
+            tuple(id(i) for i in self._isolations_for(direction, sid)),
+            subject.cluster,
+            subject.kind,
+            subject.named_ports if named else (),
+        )
 
     def _build(self, direction: Direction, sid: int) -> _Table:
         """Compute a subject's table.
@@ -504,13 +545,16 @@ class CompiledEngine:
         )
 
     def _extend(self, direction: Direction, sid: int, table: _Table) -> _Table:
-        """Add rows for classes that appeared after the table was built."""
+        """Add rows for classes that appeared after the table was built.
+
+        The table is updated in place, so every subject sharing it sees the rows.
+        """
         subject = self.classes.classes[sid].representative
         bounds = _port_bounds(table.rules, direction, subject, self.classes)
         if table.exact_rows or not np.array_equal(bounds, table.bounds):
-            new = self._build(direction, sid)
-            self._tables[(direction, sid)] = new
-            return new
+            fresh = self._build(direction, sid)
+            table.__dict__.update(fresh.__dict__)
+            return table
         words = table.col_bits.shape[1]
         rows = np.arange(table.n_rows, len(self.classes), dtype=np.int64)
         row_bits = np.zeros((len(rows), words), dtype=np.uint64)
@@ -519,7 +563,7 @@ class CompiledEngine:
             row_bits[mask, i // 64] |= np.uint64(1 << (i % 64))
         lut_rows = [table.lut]
         groups = np.empty(len(rows), dtype=np.int32)
-        patterns = dict(table.row_patterns)
+        patterns = table.row_patterns
         for k, bits in enumerate(row_bits):
             key = bits.tobytes()
             group = patterns.get(key)
@@ -529,19 +573,9 @@ class CompiledEngine:
                 ids = [table.decider.outcome_id(bits & c) for c in table.col_bits]
                 lut_rows.append(np.array([ids], dtype=np.int32))
             groups[k] = group
-        new = _Table(
-            table.rules,
-            table.bounds,
-            np.concatenate([table.row_group, groups]),
-            table.col_group,
-            np.vstack(lut_rows),
-            patterns,
-            table.col_bits,
-            table.decider,
-            False,
-        )
-        self._tables[(direction, sid)] = new
-        return new
+        table.row_group = np.concatenate([table.row_group, groups])
+        table.lut = np.vstack(lut_rows)
+        return table
 
     def _port_columns(
         self, rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray, key: bytes

@@ -58,5 +58,8 @@ def connectivity_matrix(
     port_list = tuple(ports)
     multi = len({p.cluster for p in pods}) > 1
     names = tuple((f"{p.cluster}:" if multi else "") + p.display() for p in pods)
-    allowed = tuple(engine.matrix(pods, port, proto) for port, proto in port_list)
+    allowed = tuple(
+        tuple(tuple(bool(x) for x in row) for row in engine.matrix(pods, port, proto).tolist())
+        for port, proto in port_list
+    )
     return Matrix(names, port_list, allowed)
