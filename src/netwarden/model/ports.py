@@ -16,13 +16,13 @@ class Protocol(Enum):
 
     @staticmethod
     def parse(text: str) -> Protocol:
-        upper = text.upper()
-        for proto in Protocol:
-            if proto.value.upper() == upper:
-                return proto
-        raise ValueError(f"unknown protocol {text!r} (expected TCP, UDP, SCTP or ANY)")
+        proto = _BY_NAME.get(text.upper())
+        if proto is None:
+            raise ValueError(f"unknown protocol {text!r} (expected TCP, UDP, SCTP or ANY)")
+        return proto
 
 
+_BY_NAME = {p.value.upper(): p for p in Protocol}
 CONCRETE_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 MIN_PORT = 0
 MAX_PORT = 65535

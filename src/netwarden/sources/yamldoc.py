@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -22,6 +22,24 @@ __all__ = ["Cursor", "PathKey", "SourceDoc", "load_documents", "path_text"]
 # libyaml's composer when available (same nodes and marks, much faster).
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
+_SCALARS: dict[tuple[str, str], Any] = {}
+
+
+class _Loader(_LOADER):  # type: ignore[misc]
+    """The composer with a memo for implicit scalar tags (a pure function of the text)."""
+
+    _tags: ClassVar[dict[tuple[str, tuple[bool, ...]], str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or not isinstance(value, str):
+            return super().resolve(kind, value, implicit)
+        key = (value, tuple(implicit))
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(self._tags) < 65536:
+                self._tags[key] = tag
+        return tag
 
 
 @dataclass
@@ -44,32 +62,52 @@ def _construct(
     node: yaml.Node,
     path: PathKey,
     lines: dict[PathKey, int],
-    active: frozenset[int] = frozenset(),
+    active: set[int] | None = None,
 ) -> Any:
+    """Python value of a composed node; records the line of every field path."""
     lines[path] = node.start_mark.line + 1
-    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-        if id(node) in active:
-            # An alias to one of its own ancestors ("&a [*a]") has no finite value.
-            raise yaml.constructor.ConstructorError(
-                None, None, "found a recursive alias", node.start_mark
-            )
-        active = active | {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _construct(key_node, (*path, "<key>"), {}, active)
-            if isinstance(key, (list, dict)):
-                key = str(key)
-            out[key] = _construct(value_node, (*path, str(key)), lines, active)
-            lines[(*path, str(key))] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
+    cls = node.__class__
+    if cls is yaml.ScalarNode:
+        return _scalar(node)
+    if active is None:
+        active = set()
+    if id(node) in active:
+        # An alias to one of its own ancestors ("&a [*a]") has no finite value.
+        raise yaml.constructor.ConstructorError(
+            None, None, "found a recursive alias", node.start_mark
+        )
+    active.add(id(node))
+    try:
+        if cls is yaml.MappingNode:
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.__class__ is yaml.ScalarNode and key_node.tag == _STR_TAG:
+                    key = key_node.value
+                else:
+                    key = _construct(key_node, (*path, "<key>"), {}, active)
+                    if isinstance(key, (list, dict)):
+                        key = str(key)
+                key_path = (*path, str(key))
+                out[key] = _construct(value_node, key_path, lines, active)
+                lines[key_path] = key_node.start_mark.line + 1
+            return out
         return [_construct(item, (*path, i), lines, active) for i, item in enumerate(node.value)]
+    finally:
+        active.discard(id(node))
+
+
+def _scalar(node: yaml.Node) -> Any:
     if node.tag == _STR_TAG:
         return node.value
+    cached = _SCALARS.get((node.tag, node.value))
+    if cached is not None:
+        return cached
     constructor = yaml.constructor.SafeConstructor()
     try:
-        return constructor.construct_object(node, deep=True)
+        value = constructor.construct_object(node, deep=True)
+        if isinstance(value, (int, float, bool)) and len(_SCALARS) < 65536:
+            _SCALARS[(node.tag, node.value)] = value
+        return value
     except yaml.YAMLError:
         raise
     except Exception as exc:
@@ -85,7 +123,7 @@ def load_documents(text: str, file: str) -> tuple[list[SourceDoc], list[Diagnost
     """Parse every document of a YAML (or JSON) stream; syntax errors become diagnostics."""
     docs: list[SourceDoc] = []
     try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=_LOADER)):
+        for index, node in enumerate(yaml.compose_all(text, Loader=_Loader)):
             if node is None:
                 continue
             lines: dict[PathKey, int] = {}
