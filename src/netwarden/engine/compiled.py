@@ -15,25 +15,40 @@ tables of the subjects the old or new policy selects.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from netwarden.engine.classes import ClassIndex, EndpointClass
-from netwarden.engine.matching import HTTPRequest, entity_matches, l7_allows, resolve_named_port
+from netwarden.engine.classes import ClassIndex
+from netwarden.engine.matching import HTTPRequest, l7_allows, resolve_named_port
 from netwarden.engine.reference import precheck
+from netwarden.engine.tables import (
+    PROTO_INDEX,
+    PROTOCOLS,
+    TIER_ORDER,
+    BatchResult,
+    BoolArray,
+    Decider,
+    EndpointArrays,
+    IntArray,
+    Outcomes,
+    SubjectTable,
+    entity_row,
+    group_rows,
+    port_bounds,
+    rule_port_columns,
+    same_node_of,
+    spec_columns,
+    unique_rows,
+)
 from netwarden.engine.verdict import DirectionVerdict, Reason, Verdict
 from netwarden.engine.world import World
 from netwarden.model.endpoint import Endpoint, EndpointKind
-from netwarden.model.inventory import EnforcementMode
-from netwarden.model.ports import MAX_PORT, PortSpec, Protocol
+from netwarden.model.ports import PortSpec, Protocol
 from netwarden.model.rule import (
-    Action,
     AnyPeer,
     CIDRPeer,
     Direction,
-    Entity,
     EntityPeer,
     FQDNPeer,
     Isolation,
@@ -41,73 +56,10 @@ from netwarden.model.rule import (
     Peer,
     PolicyRef,
     Rule,
-    RuleRef,
     SelectorPeer,
-    Tier,
 )
 
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
-_PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
-_PROTO_INDEX = {p: i for i, p in enumerate(_PROTOCOLS)}
 _ENFORCED = frozenset({EndpointKind.POD, EndpointKind.HOST})
-
-
-@dataclass
-class _Table:
-    """Outcome ids for one (direction, subject class), factorized.
-
-    ``lut[row_group[peer_class], col_group[port_column]]`` is the outcome id.
-    Rows (peer classes) and columns (port intervals x protocol) with the same
-    set of matching rules share a group, so the table is small even when the
-    cluster has thousands of classes.
-    """
-
-    rules: list[Rule]
-    bounds: IntArray  # sorted interval starts, bounds[0] == 0
-    row_group: npt.NDArray[np.int32]  # per peer class
-    col_group: npt.NDArray[np.int32]  # per port column
-    lut: npt.NDArray[np.int32]  # (row groups, column groups) -> outcome id
-    row_patterns: dict[bytes, int]  # rule bitmask of a row group -> its index
-    col_bits: npt.NDArray[np.uint64]  # (column groups, words)
-    decider: _Decider
-    exact_rows: bool  # egress named ports: groups hold whole rows of cells
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.row_group)
-
-    def column(self, port: int, protocol: Protocol) -> int:
-        pi = _PROTO_INDEX.get(protocol)
-        if pi is None:
-            return len(self.col_group) - 1  # the "other protocol" column
-        return pi * len(self.bounds) + int(np.searchsorted(self.bounds, port, "right")) - 1
-
-    def columns(self, ports: IntArray, protos: IntArray) -> IntArray:
-        n = len(self.bounds)
-        idx = np.searchsorted(self.bounds, ports, "right") - 1
-        out = protos * n + idx
-        return np.where(protos < len(_PROTOCOLS), out, len(self.col_group) - 1)
-
-    def cell(self, row: int, column: int) -> int:
-        return int(self.lut[self.row_group[row], self.col_group[column]])
-
-    def cells(self, rows: IntArray, columns: IntArray) -> npt.NDArray[np.int32]:
-        return self.lut[self.row_group[rows], self.col_group[columns]]
-
-
-@dataclass
-class _Outcomes:
-    items: list[DirectionVerdict] = field(default_factory=list)
-    ids: dict[DirectionVerdict, int] = field(default_factory=dict)
-
-    def intern(self, verdict: DirectionVerdict) -> int:
-        found = self.ids.get(verdict)
-        if found is None:
-            found = len(self.items)
-            self.items.append(verdict)
-            self.ids[verdict] = found
-        return found
 
 
 class CompiledEngine:
@@ -116,7 +68,7 @@ class CompiledEngine:
     def __init__(self, world: World) -> None:
         self.world = world
         self.generation = 0
-        self._outcomes = _Outcomes()
+        self._outcomes = Outcomes()
         self._allowed_cache: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
         self._set_policies(world.policies)
 
@@ -138,12 +90,12 @@ class CompiledEngine:
         self.classes = ClassIndex(list(cidrs), list(fqdns))
         self._cidr_ids = {c: i for i, c in enumerate(self.classes.cidrs)}
         self._fqdn_ids = {f: i for i, f in enumerate(self.classes.fqdns)}
-        self._tables: dict[tuple[Direction, int], _Table] = {}
+        self._tables: dict[tuple[Direction, int], SubjectTable] = {}
         self._subject_rules: dict[tuple[Direction, int], list[Rule]] = {}
         self._index: dict[int, list[Rule]] = {}
         self._index_generation = -1
         self._peer_cache: dict[tuple[int, str], BoolArray] = {}
-        self._shared: dict[tuple[object, ...], _Table] = {}
+        self._shared: dict[tuple[object, ...], SubjectTable] = {}
         self._port_cache: dict[tuple[object, ...], BoolArray] = {}
         self._iso_index: dict[int, list[Isolation]] = {}
         self._iso_generation = -1
@@ -259,7 +211,7 @@ class CompiledEngine:
             return pre
         sid = self.classes.class_of(subject)
         pid = self.classes.class_of(peer)
-        if peer.kind is EndpointKind.HOST and _same_node(peer, subject):
+        if peer.kind is EndpointKind.HOST and same_node_of(peer, subject):
             pid = self.classes.local_variant(pid)
         table = self._table(direction, sid)
         if pid >= table.n_rows:
@@ -359,7 +311,7 @@ class CompiledEngine:
         """Allowed[i, j] for every pair of endpoints, computed once per class pair."""
         eps = self.classify(pods)
         n = len(pods)
-        proto = _PROTO_INDEX.get(protocol, len(_PROTOCOLS))
+        proto = PROTO_INDEX.get(protocol, len(PROTOCOLS))
         if eps.is_host.any():
             # Nodes: the own-node exception depends on the pair, not the classes.
             src, dst = np.repeat(np.arange(n), n), np.tile(np.arange(n), n)
@@ -399,7 +351,7 @@ class CompiledEngine:
                 candidates = [r for r in self._rules if sid in self.classes.selected(r.subject)]
                 index[sid] = candidates
             found = [r for r in candidates if r.direction is direction]
-            found.sort(key=lambda r: (_TIER_ORDER[r.tier], r.order_key))
+            found.sort(key=lambda r: (TIER_ORDER[r.tier], r.order_key))
             self._subject_rules[key] = found
         return found
 
@@ -430,7 +382,7 @@ class CompiledEngine:
             ]
         return [i for i in self._iso_index.get(sid, []) if i.direction is direction]
 
-    def _table(self, direction: Direction, sid: int) -> _Table:
+    def _table(self, direction: Direction, sid: int) -> SubjectTable:
         table = self._tables.get((direction, sid))
         if table is None:
             key = self._share_key(direction, sid)
@@ -456,7 +408,7 @@ class CompiledEngine:
             subject.named_ports if named else (),
         )
 
-    def _build(self, direction: Direction, sid: int) -> _Table:
+    def _build(self, direction: Direction, sid: int) -> SubjectTable:
         """Compute a subject's table.
 
         Each cell's matching rules form a bitmask: the peer bits of its row AND
@@ -466,9 +418,9 @@ class CompiledEngine:
         """
         rules = self._rules_for(direction, sid)
         subject = self.classes.classes[sid].representative
-        bounds = _port_bounds(rules, direction, subject, self.classes)
+        bounds = port_bounds(rules, direction, subject, self.classes)
         n_rows = len(self.classes)
-        n_cols = len(_PROTOCOLS) * len(bounds) + 1
+        n_cols = len(PROTOCOLS) * len(bounds) + 1
         words = max(1, (len(rules) + 63) // 64)
         row_bits = np.zeros((n_rows, words), dtype=np.uint64)
         col_bits = np.zeros((n_cols, words), dtype=np.uint64)
@@ -488,17 +440,24 @@ class CompiledEngine:
                     named_bits = np.zeros((n_rows, n_cols, words), dtype=np.uint64)
                 named = self._named_egress_columns(rule, peer_mask, bounds)
                 named_bits[named, word] |= bit
-        decider = _Decider(direction, subject, rules, self._isolations_for(direction, sid), self)
+        decider = Decider(
+            direction,
+            subject,
+            rules,
+            self._isolations_for(direction, sid),
+            self.world.config(subject.cluster),
+            self._outcomes,
+        )
         if named_bits is not None:
             return self._exact_table(rules, bounds, decider, row_bits, col_bits, named_bits)
-        r_uniq, r_inv = _unique_rows(row_bits)
-        c_uniq, c_inv = _unique_rows(col_bits)
+        r_uniq, r_inv = unique_rows(row_bits)
+        c_uniq, c_inv = unique_rows(col_bits)
         lut = np.empty((len(r_uniq), len(c_uniq)), dtype=np.int32)
         for ri, r in enumerate(r_uniq):
             for ci, c in enumerate(c_uniq):
                 lut[ri, ci] = decider.outcome_id(r & c)
         patterns = {r.tobytes(): ri for ri, r in enumerate(r_uniq)}
-        return _Table(
+        return SubjectTable(
             rules,
             bounds,
             r_inv.astype(np.int32),
@@ -514,25 +473,25 @@ class CompiledEngine:
         self,
         rules: list[Rule],
         bounds: IntArray,
-        decider: _Decider,
+        decider: Decider,
         row_bits: npt.NDArray[np.uint64],
         col_bits: npt.NDArray[np.uint64],
         named_bits: npt.NDArray[np.uint64],
-    ) -> _Table:
+    ) -> SubjectTable:
         """A table with egress named ports: a cell's bits are (row & column) | named[row, col]."""
         n_rows, n_cols, _words = named_bits.shape
         col_sig = np.concatenate(
             [col_bits, named_bits.transpose(1, 0, 2).reshape(n_cols, -1)], axis=1
         )
-        c_reps, c_inv = _group_rows(col_sig)
+        c_reps, c_inv = group_rows(col_sig)
         row_sig = np.concatenate([row_bits, named_bits[:, c_reps, :].reshape(n_rows, -1)], axis=1)
-        r_reps, r_inv = _group_rows(row_sig)
+        r_reps, r_inv = group_rows(row_sig)
         lut = np.empty((len(r_reps), len(c_reps)), dtype=np.int32)
         for gi, r in enumerate(r_reps.tolist()):
             for ci, c in enumerate(c_reps.tolist()):
                 bits = (row_bits[r] & col_bits[c]) | named_bits[r, c]
                 lut[gi, ci] = decider.outcome_id(bits)
-        return _Table(
+        return SubjectTable(
             rules,
             bounds,
             r_inv.astype(np.int32),
@@ -544,13 +503,13 @@ class CompiledEngine:
             True,
         )
 
-    def _extend(self, direction: Direction, sid: int, table: _Table) -> _Table:
+    def _extend(self, direction: Direction, sid: int, table: SubjectTable) -> SubjectTable:
         """Add rows for classes that appeared after the table was built.
 
         The table is updated in place, so every subject sharing it sees the rows.
         """
         subject = self.classes.classes[sid].representative
-        bounds = _port_bounds(table.rules, direction, subject, self.classes)
+        bounds = port_bounds(table.rules, direction, subject, self.classes)
         if table.exact_rows or not np.array_equal(bounds, table.bounds):
             fresh = self._build(direction, sid)
             table.__dict__.update(fresh.__dict__)
@@ -585,14 +544,14 @@ class CompiledEngine:
         cache_key = (rule.ports, key, subject.named_ports if named else ())
         found = self._port_cache.get(cache_key)
         if found is None:
-            found = _rule_port_columns(rule, direction, subject, bounds)
+            found = rule_port_columns(rule, direction, subject, bounds)
             self._port_cache[cache_key] = found
         return found
 
     def _named_egress_columns(
         self, rule: Rule, peer_mask: BoolArray, bounds: IntArray
     ) -> BoolArray:
-        n_cols = len(_PROTOCOLS) * len(bounds) + 1
+        n_cols = len(PROTOCOLS) * len(bounds) + 1
         out = np.zeros((len(peer_mask), n_cols), dtype=bool)
         named = [s for s in rule.ports if s.name is not None]
         for r_i in np.flatnonzero(peer_mask).tolist():
@@ -601,7 +560,7 @@ class CompiledEngine:
                 continue
             for spec in named:
                 for proto, number in resolve_named_port(spec, dest):
-                    out[r_i] |= _spec_columns(PortSpec(proto, number, number), bounds)
+                    out[r_i] |= spec_columns(PortSpec(proto, number, number), bounds)
         return out
 
     def _rule_peer_mask(self, rule: Rule, subject: Endpoint) -> BoolArray:
@@ -636,199 +595,5 @@ class CompiledEngine:
         assert isinstance(peer, EntityPeer)
         key = ("entity", peer.entity, subject.cluster)
         return classes.mask(
-            key, lambda: {c.id for c in classes.classes if _entity_row(peer, c, subject)}
+            key, lambda: {c.id for c in classes.classes if entity_row(peer, c, subject)}
         )
-
-
-def _entity_row(peer: EntityPeer, cls: EndpointClass, subject: Endpoint) -> bool:
-    if peer.entity in (Entity.HOST, Entity.REMOTE_NODE):
-        # The row's variant says whether the node is the subject's own.
-        if cls.kind is not EndpointKind.HOST:
-            return False
-        return cls.key.local is (peer.entity is Entity.HOST)
-    return entity_matches(peer.entity, cls.representative, subject)
-
-
-def _unique_rows(arr: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.uint64], IntArray]:
-    """Distinct rows of a 2-D array and, for each row, the index of its distinct row."""
-    reps, inv = _group_rows(arr)
-    return arr[reps], inv
-
-
-def _group_rows(arr: npt.NDArray[np.uint64]) -> tuple[IntArray, IntArray]:
-    """Group equal rows: (index of one representative row per group, group of each row).
-
-    All-zero rows (no rule matches: the common case for most peers of a
-    subject) are grouped without sorting them.
-    """
-    n, width = arr.shape
-    nonzero = arr.any(axis=1)
-    idx = np.flatnonzero(nonzero)
-    inv = np.zeros(n, dtype=np.int64)
-    if len(idx) == 0:
-        return np.zeros(1, dtype=np.int64), inv
-    sub = arr[idx]
-    if width == 1:
-        _, first, sub_inv = np.unique(sub[:, 0], return_index=True, return_inverse=True)
-    else:
-        view = np.ascontiguousarray(sub).view(np.dtype((np.void, sub.dtype.itemsize * width)))
-        _, first, sub_inv = np.unique(view.reshape(-1), return_index=True, return_inverse=True)
-    reps = idx[first]
-    if len(idx) == n:
-        return reps, sub_inv.reshape(-1)
-    zero_row = int(np.flatnonzero(~nonzero)[0])
-    inv[idx] = sub_inv.reshape(-1) + 1
-    return np.r_[zero_row, reps], inv
-
-
-def _rule_port_columns(
-    rule: Rule, direction: Direction, subject: Endpoint, bounds: IntArray
-) -> BoolArray:
-    """Port columns a rule matches (named ports resolve on the subject for ingress)."""
-    cols = np.zeros(len(_PROTOCOLS) * len(bounds) + 1, dtype=bool)
-    for spec in rule.ports:
-        if spec.name is None:
-            cols |= _spec_columns(spec, bounds)
-        elif direction is Direction.INGRESS:
-            for proto, number in resolve_named_port(spec, subject):
-                cols |= _spec_columns(PortSpec(proto, number, number), bounds)
-    return cols
-
-
-def _same_node(a: Endpoint, b: Endpoint) -> bool:
-    return a.node_name is not None and a.node_name == b.node_name
-
-
-_TIER_ORDER = {Tier.ADMIN: 0, Tier.NAMESPACED: 1, Tier.BASELINE: 2}
-
-
-def _port_bounds(
-    rules: list[Rule], direction: Direction, subject: Endpoint, classes: ClassIndex
-) -> IntArray:
-    points = {0}
-    for rule in rules:
-        for spec in rule.ports:
-            if spec.name is None:
-                points.add(spec.start)
-                points.add(spec.end + 1)
-            elif direction is Direction.INGRESS:
-                for _, number in resolve_named_port(spec, subject):
-                    points.update((number, number + 1))
-            else:
-                for number in classes.named_port_numbers(spec.name):
-                    points.update((number, number + 1))
-    return np.array(sorted(p for p in points if p <= MAX_PORT), dtype=np.int64)
-
-
-def _spec_columns(spec: PortSpec, bounds: IntArray) -> BoolArray:
-    n_int = len(bounds)
-    ends = np.empty(n_int, dtype=np.int64)
-    ends[:-1] = bounds[1:] - 1
-    ends[-1] = MAX_PORT
-    in_range = (bounds >= spec.start) & (ends <= spec.end)
-    cols = np.zeros(len(_PROTOCOLS) * n_int + 1, dtype=bool)
-    for pi, proto in enumerate(_PROTOCOLS):
-        if spec.matches_protocol(proto):
-            cols[pi * n_int : (pi + 1) * n_int] = in_range
-    if spec.protocol is Protocol.ANY and spec.all_ports:
-        cols[-1] = True
-    return cols
-
-
-class _Decider:
-    """Decides one cell from the set of rules that match it (tier logic)."""
-
-    def __init__(
-        self,
-        direction: Direction,
-        subject: Endpoint,
-        rules: list[Rule],
-        isolations: list[Isolation],
-        engine: CompiledEngine,
-    ) -> None:
-        self.direction = direction
-        self.subject = subject
-        self.rules = rules
-        config = engine.world.config(subject.cluster)
-        self.never = config.enforcement is EnforcementMode.NEVER
-        self.always = (
-            config.enforcement is EnforcementMode.ALWAYS and subject.kind is EndpointKind.POD
-        )
-        isolating = {RuleRef(i.policy, direction, -1, None, Action.DENY) for i in isolations}
-        self.isolation_refs = tuple(sorted(isolating, key=str))
-        self._outcomes = engine._outcomes
-        self._cache: dict[bytes, int] = {}
-
-    def outcome_id(self, words: npt.NDArray[np.uint64]) -> int:
-        key = words.tobytes()
-        found = self._cache.get(key)
-        if found is None:
-            found = self._outcomes.intern(self.decide(words))
-            self._cache[key] = found
-        return found
-
-    def decide(self, words: npt.NDArray[np.uint64]) -> DirectionVerdict:
-        matched = [r for i, r in enumerate(self.rules) if (int(words[i // 64]) >> (i % 64)) & 1]
-        d = self.direction
-        pod = self.subject.kind is EndpointKind.POD
-        for rule in matched:
-            if rule.tier is Tier.ADMIN and pod:
-                if rule.action is Action.PASS:
-                    break
-                reason = Reason.ADMIN_ALLOW if rule.action is Action.ALLOW else Reason.ADMIN_DENY
-                return DirectionVerdict(
-                    d, rule.action is Action.ALLOW, reason, Tier.ADMIN, (rule.ref(),)
-                )
-        if not self.never:
-            ns = [r for r in matched if r.tier is Tier.NAMESPACED]
-            denies = [r for r in ns if r.action is Action.DENY]
-            if denies:
-                return DirectionVerdict(d, False, Reason.DENY_RULE, Tier.NAMESPACED, _refs(denies))
-            allows = [r for r in ns if r.action is Action.ALLOW]
-            if allows:
-                l7 = (
-                    ()
-                    if any(r.l7 is None for r in allows)
-                    else tuple(r.l7 for r in allows if r.l7 is not None)
-                )
-                return DirectionVerdict(
-                    d, True, Reason.ALLOW_RULE, Tier.NAMESPACED, _refs(allows), l7
-                )
-            if self.isolation_refs:
-                return DirectionVerdict(
-                    d, False, Reason.ISOLATED, Tier.NAMESPACED, self.isolation_refs
-                )
-            if self.always:
-                return DirectionVerdict(d, False, Reason.ENFORCEMENT_ALWAYS, Tier.NAMESPACED)
-        if pod:
-            for rule in matched:
-                if rule.tier is Tier.BASELINE:
-                    if rule.action is Action.PASS:
-                        break
-                    allowed = rule.action is Action.ALLOW
-                    reason = Reason.BASELINE_ALLOW if allowed else Reason.BASELINE_DENY
-                    return DirectionVerdict(d, allowed, reason, Tier.BASELINE, (rule.ref(),))
-        return DirectionVerdict(d, True, Reason.DEFAULT_ALLOW)
-
-
-def _refs(rules: list[Rule]) -> tuple[RuleRef, ...]:
-    return tuple(sorted({r.ref() for r in rules}, key=lambda ref: (str(ref.policy), ref.index)))
-
-
-@dataclass(frozen=True)
-class EndpointArrays:
-    cls: IntArray
-    local: IntArray
-    node: IntArray
-    enforced: BoolArray
-    is_pod: BoolArray
-    is_host: BoolArray
-    uid: IntArray  # equal for the same endpoint
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    allowed: BoolArray
-    egress: npt.NDArray[np.int32]
-    ingress: npt.NDArray[np.int32]
-    same_pod: BoolArray
