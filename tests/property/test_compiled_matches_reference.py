@@ -8,9 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netwarden.engine.compiled import CompiledEngine
+from netwarden.engine.connectivity import connectivity_map
 from netwarden.engine.matching import HTTPRequest
 from netwarden.engine.reference import ReferenceEvaluator
 from netwarden.engine.world import World
+from netwarden.model.endpoint import EndpointKind
 from netwarden.model.ports import Protocol
 from netwarden.sources.loader import load_text
 from tests.property.strategies import clusters, connections
@@ -117,3 +119,25 @@ def test_matrix_equals_pairwise_reference(docs: list[dict], port: int, proto: st
         for j, dst in enumerate(pods):
             expected = reference.verdict(src, dst, port, Protocol(proto)).allowed
             assert bool(matrix[i, j]) == expected, (src.display(), dst.display())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=clusters())
+def test_connectivity_map_equals_reference(docs: list[dict]) -> None:
+    world = build(docs)
+    pods = [p for p in world.pods() if p.kind is EndpointKind.POD]
+    cmap = connectivity_map(CompiledEngine(world), pods)
+    reference = ReferenceEvaluator(world)
+    for i, src in enumerate(pods):
+        for j, dst in enumerate(pods):
+            allowed = cmap.allowed(i, j)
+            for port in (0, 52, 53, 54, 79, 80, 81, 82, 443, 8080, 65535):
+                for pi, proto in enumerate((Protocol.TCP, Protocol.UDP, Protocol.SCTP)):
+                    expected = reference.verdict(src, dst, port, proto).allowed
+                    assert allowed.allows(port, pi) == expected, (
+                        src.display(),
+                        dst.display(),
+                        port,
+                        proto,
+                        allowed.describe(),
+                    )

@@ -11,6 +11,7 @@ import typer
 
 from netwarden.cli import render
 from netwarden.engine.compiled import CompiledEngine
+from netwarden.engine.connectivity import connectivity_map
 from netwarden.engine.explain import explain_connection
 from netwarden.engine.lint import CHECKS, SEVERITY_RANK
 from netwarden.engine.lint import lint as run_lint
@@ -156,7 +157,12 @@ def explain(
 def matrix(
     files: FilesOpt,
     ports: Annotated[
-        str, typer.Option("--ports", help="Comma-separated port/PROTOCOL list")
+        str,
+        typer.Option(
+            "--ports",
+            help="Comma-separated PORT/PROTOCOL list, or 'all' for the full connectivity map "
+            "(allowed ports of every pod pair).",
+        ),
     ] = "80/TCP",
     namespaces: Annotated[
         str | None, typer.Option("--namespaces", help="Comma-separated namespaces to include")
@@ -165,16 +171,29 @@ def matrix(
         Output, typer.Option("-o", "--output", help="table: truth tables; json: nested maps.")
     ] = Output.table,
 ) -> None:
-    """Connectivity matrix of every pod pair, per port (truth-table style)."""
+    """Connectivity matrix of every pod pair, per port (truth-table style), or all ports."""
     world, _ = load_world(files)
+    ns_filter = {n.strip() for n in namespaces.split(",")} if namespaces else None
+    engine = CompiledEngine(world)
+    if ports.strip().lower() == "all":
+        pods = [p for p in world.pods() if ns_filter is None or p.namespace in ns_filter]
+        pods.sort(key=lambda p: (p.cluster, p.namespace or "", p.name or ""))
+        pairs = connectivity_map(engine, pods).allowed_pairs()
+        if output is Output.json:
+            records = [{"from": s, "to": d, "allowed": p.describe()} for s, d, p in pairs]
+            typer.echo(render.dumps(records))
+        else:
+            rows = [[s, d, p.describe()] for s, d, p in pairs]
+            typer.echo(render.table(["FROM", "TO", "ALLOWED"], rows))
+            typer.echo(f"{len(pairs)} of {len(pods) * (len(pods) - 1)} ordered pod pairs connect")
+        return
     port_list: list[tuple[int, Protocol]] = []
     for item in ports.split(","):
         number, _, proto = item.strip().partition("/")
         if not number.isdigit() or not 0 <= int(number) <= 65535:
-            fail(f"error: --ports: {item!r} is not PORT/PROTOCOL")
+            fail(f"error: --ports: {item!r} is not PORT/PROTOCOL or 'all'")
         port_list.append((int(number), _protocol(proto or "TCP")))
-    ns_filter = {n.strip() for n in namespaces.split(",")} if namespaces else None
-    result = connectivity_matrix(CompiledEngine(world), world, port_list, ns_filter)
+    result = connectivity_matrix(engine, world, port_list, ns_filter)
     if output is Output.json:
         typer.echo(render.dumps(result.to_dict()))
     else:

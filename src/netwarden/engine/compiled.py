@@ -263,6 +263,17 @@ class CompiledEngine:
         allowed = (allowed_of[egress] & allowed_of[ingress]) | same_pod
         return BatchResult(allowed, egress, ingress, same_pod)
 
+    def subject_table(self, direction: Direction, sid: int) -> SubjectTable:
+        """The table of a subject class, with rows for every class known now."""
+        table = self._table(direction, sid)
+        if table.n_rows < len(self.classes):
+            table = self._extend(direction, sid, table)
+        return table
+
+    def allowed_outcomes(self) -> BoolArray:
+        """Outcome id -> allowed."""
+        return self._allowed_array()
+
     def outcome(self, outcome_id: int) -> DirectionVerdict:
         return self._outcomes.items[outcome_id]
 
