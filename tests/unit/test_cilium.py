@@ -348,14 +348,13 @@ def test_port_without_protocol_means_tcp_udp_and_sctp(protocol: str | None) -> N
         assert not allowed(world, "y/a", "x/a", 54, proto)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (matching.port_matches): ReferenceEvaluator lets a protocol-ANY "
-    "toPorts rule match ICMP, while CompiledEngine (and Cilium: ANY = TCP/UDP/SCTP) does not",
-)
 def test_port_with_any_protocol_does_not_match_icmp() -> None:
+    # rule.go mergeIngress: ANY expands to TCP, UDP and SCTP only.
     world = build(cnp("p", "x", ingress_from({"toPorts": ports({"port": "53"})})))
     assert not allowed(world, "y/a", "x/a", 53, Protocol.ICMP)
+    # An L3-only rule (no toPorts) covers every protocol, ICMP included.
+    world = build(cnp("p", "x", ingress_from({"fromEndpoints": [sel(pod="b")]})))
+    assert allowed(world, "x/b", "x/a", 0, Protocol.ICMP)
 
 
 def test_l3_only_rule_allows_every_protocol() -> None:
@@ -538,19 +537,54 @@ def test_entity_none_selects_nothing() -> None:
         assert not v.allowed and v.ingress.reason is R.ISOLATED
 
 
+@pytest.mark.parametrize(
+    ("selector", "entity"),
+    [
+        (sel(**{"reserved:host": ""}), "host"),
+        (sel(**{"reserved:remote-node": ""}), "remote-node"),
+        (
+            {"matchExpressions": [{"key": "reserved:remote-node", "operator": "Exists"}]},
+            "remote-node",
+        ),
+        (sel(**{"reserved:world": ""}), "world"),
+    ],
+)
+def test_reserved_label_selector_equals_the_entity(selector: dict[str, Any], entity: str) -> None:
+    # Cilium docs: fromEntities [host] is the same as fromEndpoints [reserved:host].
+    probes = [("172.16.0.1", "x/b"), ("172.16.0.2", "x/a"), ("198.51.100.4", "x/a"), ("y/a", "x/a")]
+    by_selector = build(
+        cnp(
+            "p", "x", ingress_from({"fromEndpoints": [selector]}, subject={"endpointSelector": {}})
+        ),
+        nodes=True,
+    )
+    by_entity = build(
+        cnp("p", "x", ingress_from({"fromEntities": [entity]}, subject={"endpointSelector": {}})),
+        nodes=True,
+    )
+    for src, dst in probes:
+        got = evaluate(by_selector, src, dst, 80)
+        want = evaluate(by_entity, src, dst, 80)
+        assert (got.allowed, got.ingress.reason) == (want.allowed, want.ingress.reason), (src, dst)
+
+
+def test_reserved_kube_apiserver_selector_matches_apiserver_on_a_node() -> None:
+    selector = sel(**{"reserved:kube-apiserver": ""})
+    world = build(
+        apiserver_endpoints("172.16.0.2"),
+        cnp("p", "x", egress_to({"toEndpoints": [selector]})),
+        nodes=True,
+    )
+    check(world, "x/a", "172.16.0.2", 6443, egress=R.ALLOW_RULE, ingress=R.DEFAULT_ALLOW)
+    check(world, "x/a", "y/b", 80, egress=R.ISOLATED, ingress=R.DEFAULT_ALLOW)
+
+
 # ---- FQDN ------------------------------------------------------------------------------
 
 DNS_ALLOW = {
     "toEndpoints": [sel(**{NS: "kube-system", "k8s:k8s-app": "kube-dns"})],
     "toPorts": ports({"port": "53", "protocol": "ANY"}, rules={"dns": [{"matchPattern": "*"}]}),
 }
-
-
-FQDN_DOT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (matching._fqdn_regex): labels are joined with an unescaped '.', "
-    "so a literal dot in matchPattern matches any character",
-)
 
 
 def fqdn_world(selector: dict[str, str]) -> Any:
@@ -595,8 +629,8 @@ def test_fqdn_match_name_needs_the_fqdn_port() -> None:
         ("part*ial.com", "part-extra-ial.com", True),
         ("part*ial.com", "part.ial.com", False),
         ("api.example.com", "api.example.com", True),
-        pytest.param("api.example.com", "apixexample.com", False, marks=FQDN_DOT_BUG),
-        pytest.param("*.example.com", "a.examplexcom", False, marks=FQDN_DOT_BUG),
+        ("api.example.com", "apixexample.com", False),
+        ("*.example.com", "a.examplexcom", False),
     ],
 )
 def test_fqdn_match_pattern(pattern: str, name: str, expected: bool) -> None:
@@ -750,15 +784,13 @@ def test_l7_header_presence_only() -> None:
     assert not allowed(world, "x/b", "x/a", 80, http={"method": "GET", "path": "/"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (matching.http_rule_matches): Cilium splits a header rule on the "
-    "first space ('X-Token secret' = exact value), the engine only splits on ':'",
-)
 def test_l7_header_value_separated_by_space() -> None:
+    # pkg/envoy/server.go: strings.SplitN(hdr, " ", 2), then TrimRight(key, ":").
     world = http_world({"headers": ["X-Token secret"]})
     req = {"method": "GET", "path": "/", "headers": {"X-Token": "secret"}}
     assert allowed(world, "x/b", "x/a", 80, http=req)
+    assert not allowed(world, "x/b", "x/a", 80, http={**req, "headers": {"X-Token": "other"}})
+    assert not allowed(world, "x/b", "x/a", 80, http={**req, "headers": {}})
 
 
 def test_l7_host_regex() -> None:

@@ -229,15 +229,6 @@ def test_apiserver_entity_endpoint_kinds() -> None:
     assert not world.resolve("172.16.0.1").is_apiserver
 
 
-def test_apiserver_is_not_world() -> None:
-    world = build(
-        apiserver_endpoints("172.16.0.100"),
-        cnp("p", "x", {"endpointSelector": {}, "egress": [{"toEntities": ["world"]}]}),
-    )
-    check(world, "x/a", "172.16.0.100", 6443, egress=R.ISOLATED, ingress=R.NOT_ENFORCED)
-    check(world, "x/a", "203.0.113.7", 443, egress=R.ALLOW_RULE, ingress=R.NOT_ENFORCED)
-
-
 @pytest.mark.parametrize(
     ("value", "mode"),
     [
