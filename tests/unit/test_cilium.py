@@ -998,3 +998,14 @@ def test_unknown_entity_is_an_error() -> None:
 
     errs = errors(dump(cnp("p", "x", ingress_from({"fromEntities": ["everything"]}))))
     assert [e.location.path for e in errs] == ["spec.ingress[0].fromEntities[0]"]
+
+
+def test_icmp_only_rule_does_not_open_transport_protocols() -> None:
+    # An L3 rule restricted by icmps allows ICMP types only; Netwarden does not
+    # evaluate ICMP, so the rule must not become an allow-everything rule.
+    rule = {"fromEndpoints": [sel(pod="b")], "icmps": [{"fields": [{"type": 8}]}]}
+    inp = load(cnp("p", "x", ingress_from(rule)))
+    assert any(d.code == "unsupported" for d in warnings(inp))
+    world = build(cnp("p", "x", ingress_from(rule)))
+    for proto in ("TCP", "UDP", "SCTP"):
+        assert not allowed(world, "x/b", "x/a", 80, proto)

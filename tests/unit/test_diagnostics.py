@@ -491,14 +491,22 @@ CASES = [
         spec(NP, "podSelector: {}\ningress:\n- ports:\n  - port: '²'\n"),
         "spec.ingress[0].ports[0].port",
         "port: '²'",
-        "expected an integer",
+        "is not a valid port name",
+    ),
+    Case(
+        # IntOrString: a quoted number is a port name, and names need a letter.
+        "np-port-quoted-number",
+        spec(NP, "podSelector: {}\ningress:\n- ports:\n  - port: '80'\n"),
+        "spec.ingress[0].ports[0].port",
+        "port: '80'",
+        "'80' is not a valid port name (IANA_SVC_NAME) (write the number unquoted)",
     ),
     Case(
         "np-port-huge-digit-string",
         spec(NP, "podSelector: {}\ningress:\n- ports:\n  - port: '" + "9" * 5000 + "'\n"),
         "spec.ingress[0].ports[0].port",
         "port: '999",
-        "expected an integer",
+        "(write the number unquoted)",
     ),
     # ---- documents --------------------------------------------------------------------
     Case(

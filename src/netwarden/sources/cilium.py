@@ -198,9 +198,14 @@ def _parse_rule(
             )
     peers, has_l3 = _parse_peers(cur, ctx, direction)
     port_rules = list(cur.get("toPorts").items())
+    if cur.has("icmps"):
+        cur.get("icmps").warn(
+            "ICMP rules are not evaluated: the ICMP part of this rule allows nothing here",
+            "unsupported",
+        )
+        if not port_rules:
+            return []  # an ICMP-only rule: it must not open TCP/UDP/SCTP
     if not has_l3 and not port_rules:
-        if cur.has("icmps"):
-            cur.get("icmps").warn("ICMP rules are not evaluated", "unsupported")
         # An empty rule selects no peer: it only enables default deny.
         return []
     if not has_l3:

@@ -202,10 +202,17 @@ def _parse_port(cur: Cursor) -> PortSpec | None:
     protocol = parse_protocol(cur.get("protocol"), Protocol.TCP, allow_any=False)
     port_cur = cur.get("port")
     end_cur = cur.get("endPort")
-    if isinstance(port_cur.value, str) and not port_cur.value.strip().isdigit():
+    if isinstance(port_cur.value, str):
+        # IntOrString: a string is always a port name; "80" is not a valid name
+        # (it needs a letter), so the API server rejects a quoted number.
         name = port_cur.value
         if not is_port_name(name):
-            port_cur.error(f"{name!r} is not a valid port name (IANA_SVC_NAME)")
+            hint = (
+                " (write the number unquoted)"
+                if name.strip().isascii() and name.strip().isdigit()
+                else ""
+            )
+            port_cur.error(f"{name!r} is not a valid port name (IANA_SVC_NAME){hint}")
             return None
         if end_cur.present:
             end_cur.error("endPort cannot be used with a named port")
