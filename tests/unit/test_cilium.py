@@ -1009,3 +1009,18 @@ def test_icmp_only_rule_does_not_open_transport_protocols() -> None:
     world = build(cnp("p", "x", ingress_from(rule)))
     for proto in ("TCP", "UDP", "SCTP"):
         assert not allowed(world, "x/b", "x/a", 80, proto)
+
+
+def test_cnp_endpoint_selector_namespace_is_replaced_by_the_policy_namespace() -> None:
+    # ParseToCiliumRule: AddMatch(k8s:io.kubernetes.pod.namespace, <policy namespace>)
+    # overwrites a namespace written in matchLabels.
+    spec = {
+        "endpointSelector": {"matchLabels": {"k8s:io.kubernetes.pod.namespace": "y", "pod": "a"}},
+        "ingress": [{"fromEndpoints": [sel(pod="b")]}],
+    }
+    inp = load(cnp("p", "x", spec))
+    assert any(d.code == "namespace-overridden" for d in warnings(inp))
+    world = build(cnp("p", "x", spec))
+    assert not allowed(world, "x/c", "x/a", 80)  # x/a is selected (isolated)
+    assert allowed(world, "x/b", "x/a", 80)
+    assert allowed(world, "y/c", "y/a", 80)  # y/a is not selected

@@ -167,7 +167,32 @@ def _subject(spec: Cursor, ctx: _Context) -> EndpointSelector | None:
     kinds = _selected_kinds(sel)
     if EndpointKind.HOST in kinds:
         return EndpointSelector(kinds, ctx.cluster, None, cilium=sel)
+    if ctx.namespace is not None:
+        sel = _override_namespace(spec.get("endpointSelector"), sel, ctx.namespace)
     return EndpointSelector(kinds, ctx.cluster, ctx.namespace, cilium=sel)
+
+
+def _override_namespace(cur: Cursor, sel: LabelSelector, namespace: str) -> LabelSelector:
+    """A CNP's endpointSelector gets matchLabels[namespace] = the policy's namespace
+    (ParseToCiliumRule AddMatch), replacing a namespace written in matchLabels."""
+    match_labels = cur.get("matchLabels").value
+    if not isinstance(match_labels, dict):
+        return sel
+    for key, value in match_labels.items():
+        if str(key).removeprefix("k8s:").removeprefix("any:") != NAMESPACE_LABEL:
+            continue
+        written = Requirement(NAMESPACE_LABEL, Operator.IN, frozenset({str(value)}))
+        if str(value) != namespace:
+            cur.get("matchLabels").get(str(key)).warn(
+                f"a CiliumNetworkPolicy only selects endpoints of its own namespace "
+                f"{namespace!r}: Cilium replaces this label",
+                "namespace-overridden",
+            )
+        reqs = list(sel.requirements)
+        if written in reqs:
+            reqs.remove(written)
+        return LabelSelector(tuple(reqs), sel.matches_nothing)
+    return sel
 
 
 def _selected_kinds(sel: LabelSelector) -> frozenset[EndpointKind]:
