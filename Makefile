@@ -20,7 +20,8 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 demo: $(VENV)/.synced
 	$(RUN) netwarden verdict -f examples/demo --probes examples/demo-probes.yaml -o table
 	$(RUN) netwarden explain -f examples/demo --from shop/frontend-0 --to shop/db-0 --port 5432 --protocol TCP
-	$(RUN) netwarden matrix -f examples/demo --ports 80/TCP,5432/TCP
+	$(RUN) netwarden matrix -f examples/demo --ports 8080/TCP,5432/TCP --namespaces shop,payments
+	$(RUN) netwarden matrix -f examples/demo --ports all
 	$(RUN) netwarden lint -f examples/demo --fail-on never
 
 ## test: every check CI runs (lint, format, types, layers, tests)
