@@ -270,6 +270,10 @@ class CompiledEngine:
             table = self._extend(direction, sid, table)
         return table
 
+    def rules_selecting(self, direction: Direction, sid: int) -> list[Rule]:
+        """Rules whose subject selects a class, in evaluation order (tier, priority)."""
+        return list(self._rules_for(direction, sid))
+
     def allowed_outcomes(self) -> BoolArray:
         """Outcome id -> allowed."""
         return self._allowed_array()

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from netwarden.engine.compiled import CompiledEngine
-from netwarden.engine.matching import selector_matches
 from netwarden.engine.world import World
 from netwarden.model.diagnostics import Location, PathKey, Severity
 from netwarden.model.endpoint import (
     K8S_NAMESPACE_NAME_LABEL,
     Endpoint,
     EndpointKind,
-    IdentityKey,
 )
 from netwarden.model.labels import Labels
 from netwarden.model.rule import (
@@ -88,7 +87,9 @@ class LintContext:
         self._by_ref = {p.ref: p for p in self.policies}
         self._namespaces: dict[str, dict[str, Labels]] = {}
         self._selected: dict[tuple[EndpointSelector, str | None], list[Endpoint]] = {}
-        self._groups: dict[str | None, list[tuple[Endpoint, list[Endpoint]]]] = {}
+        self._groups: dict[str | None, dict[int, list[Endpoint]]] = {}
+        # Shared memo for checks (keys are tuples starting with the check's own name).
+        self.cache: dict[tuple[object, ...], Any] = {}
 
     # ---- policies and rules -----------------------------------------------
 
@@ -155,26 +156,31 @@ class LintContext:
         return found
 
     def selected(self, selector: EndpointSelector, cluster: str | None) -> list[Endpoint]:
-        """The endpoints of the inputs a selector selects (pods or nodes, by its kinds)."""
+        """The endpoints of the inputs a selector selects (pods or nodes, by its kinds).
+
+        Uses the compiled engine's selector cache: endpoints of one class are
+        indistinguishable to selectors.
+        """
         scope = selector.cluster or cluster
         key = (selector, scope)
         found = self._selected.get(key)
         if found is None:
+            members = self._class_members(scope)
             found = []
-            for representative, members in self._identities(scope):
-                if selector_matches(selector, representative):
-                    found.extend(members)
+            for cid in sorted(self.engine.classes.selected(selector)):
+                found.extend(members.get(cid, ()))
             self._selected[key] = found
         return found
 
-    def _identities(self, cluster: str | None) -> list[tuple[Endpoint, list[Endpoint]]]:
-        """Pods and nodes grouped by identity: selectors cannot tell group members apart."""
+    def class_of(self, endpoint: Endpoint) -> int:
+        return self.engine.classes.class_of(endpoint)
+
+    def _class_members(self, cluster: str | None) -> dict[int, list[Endpoint]]:
         found = self._groups.get(cluster)
         if found is None:
-            groups: dict[IdentityKey, list[Endpoint]] = {}
+            found = {}
             for ep in self.pods(cluster) + self.nodes(cluster):
-                groups.setdefault(IdentityKey.of(ep), []).append(ep)
-            found = [(members[0], members) for members in groups.values()]
+                found.setdefault(self.class_of(ep), []).append(ep)
             self._groups[cluster] = found
         return found
 

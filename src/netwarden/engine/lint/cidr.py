@@ -11,17 +11,55 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+import numpy.typing as npt
+
 from netwarden.engine.lint.base import EXAMPLES, Finding, LintContext, plural
 from netwarden.engine.lint.locate import CILIUM_KINDS, NETWORK_POLICY, peer_locations
 from netwarden.model.diagnostics import Location
 from netwarden.model.endpoint import Endpoint
-from netwarden.model.rule import CIDRPeer, NormalizedPolicy, Rule
+from netwarden.model.rule import CIDRPeer, IPNetwork, NormalizedPolicy, Rule
+
+BoolArray = npt.NDArray[np.bool_]
 
 
 def _covered(ctx: LintContext, peer: CIDRPeer, cluster: str) -> list[Endpoint]:
-    inv = ctx.world.clusters.get(cluster)
-    endpoints = ctx.pods(cluster) + (inv.nodes if inv is not None else [])
-    return [ep for ep in endpoints if ep.ip is not None and peer.contains(ep.ip)]
+    endpoints, addresses = _addresses(ctx, cluster, peer.network.version)
+    if not endpoints:
+        return []
+    inside = _in_network(addresses, peer.network)
+    for ex in peer.excepts:
+        if ex.version == peer.network.version:
+            inside &= ~_in_network(addresses, ex)
+    return [endpoints[i] for i in np.flatnonzero(inside).tolist()]
+
+
+def _in_network(addresses: npt.NDArray[np.uint64] | list[int], network: IPNetwork) -> BoolArray:
+    mask, base = int(network.netmask), int(network.network_address)
+    if isinstance(addresses, np.ndarray):  # IPv4: vectorized
+        inside: BoolArray = (addresses & np.uint64(mask)) == np.uint64(base)
+        return inside
+    return np.array([(a & mask) == base for a in addresses], dtype=bool)
+
+
+def _addresses(
+    ctx: LintContext, cluster: str, version: int
+) -> tuple[list[Endpoint], npt.NDArray[np.uint64] | list[int]]:
+    """Endpoints with an IP of this version and their addresses as integers (cached)."""
+    key = ("cidr-addresses", cluster, version)
+    found = ctx.cache.get(key)
+    if found is None:
+        inv = ctx.world.clusters.get(cluster)
+        endpoints = [
+            ep
+            for ep in ctx.pods(cluster) + (inv.nodes if inv is not None else [])
+            if ep.ip is not None and ep.ip.version == version
+        ]
+        ints = [int(ep.ip) for ep in endpoints if ep.ip is not None]
+        found = (endpoints, np.array(ints, dtype=np.uint64) if version == 4 else ints)
+        ctx.cache[key] = found
+    endpoints_found: list[Endpoint] = found[0]
+    return endpoints_found, found[1]
 
 
 def _cidr_peers(

@@ -70,10 +70,14 @@ def _blocked_pods(ctx: LintContext, cluster: str) -> Iterator[Finding]:
     pods = ctx.pods(cluster)
     resolvers = [p for p in pods if _is_kube_dns(p)]
     blocked: dict[RuleRef, list[Endpoint]] = {}
+    by_class: dict[int, DirectionVerdict | None] = {}
     for pod in pods:
         if _is_kube_dns(pod):
             continue
-        verdict = _dns_verdict(ctx, pod, resolvers)
+        cid = ctx.class_of(pod)  # pods of one class get the same verdict
+        if cid not in by_class:
+            by_class[cid] = _dns_verdict(ctx, pod, resolvers)
+        verdict = by_class[cid]
         if verdict is not None:
             for ref in verdict.rules:
                 blocked.setdefault(ref, []).append(pod)
@@ -117,16 +121,11 @@ def _dns_allowed_somewhere(ctx: LintContext, pod: Endpoint) -> bool:
     """Some rule for ``pod`` allows UDP 53 to some peer, and no deny provably takes
     that away (a deny for the pod covering the rule's peers on port 53)."""
     udp_53 = (PortSpec(Protocol.UDP, DNS_PORT, DNS_PORT),)
-    denies = [
-        r
-        for _, r in ctx.rules()
-        if r.direction is Direction.EGRESS
-        and r.tier is Tier.NAMESPACED
-        and r.action is Action.DENY
-        and selector_matches(r.subject, pod)
-    ]
-    for _, rule in ctx.rules():
-        if not _may_allow_dns(rule) or not selector_matches(rule.subject, pod):
+    cid = ctx.class_of(pod)
+    selecting = ctx.engine.rules_selecting(Direction.EGRESS, cid)
+    denies = [r for r in selecting if r.tier is Tier.NAMESPACED and r.action is Action.DENY]
+    for rule in selecting:
+        if not _may_allow_dns(rule):
             continue
         if rule.tier is not Tier.NAMESPACED:
             return True  # an admin-tier allow is decided before any namespaced deny
