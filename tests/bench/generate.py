@@ -205,6 +205,7 @@ class Deployment:
     stateful: bool
     template_hash: str
     pods: list[Manifest] = field(default_factory=list)
+    extra_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -213,6 +214,7 @@ class Deployment:
             "tier": self.tier,
             "version": self.version,
             "app.kubernetes.io/part-of": self.service,
+            **self.extra_labels,
         }
         if self.stateful:
             out["controller-revision-hash"] = f"{self.name}-{self.template_hash}"
@@ -443,8 +445,9 @@ def _system_deployments(namespaces: list[Namespace], rng: random.Random) -> list
     out = []
     for ns, name, app, tier, ports, replicas in specs:
         dep = Deployment(ns, name, app, app, tier, "v1", ports, replicas, False, _hash(rng))
+        if name == "coredns":
+            dep.extra_labels["k8s-app"] = "kube-dns"  # what DNS policies select, as in kubeadm
         out.append(dep)
-    # CoreDNS is selected with k8s-app=kube-dns, like the real one.
     return out
 
 
