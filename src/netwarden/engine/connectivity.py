@@ -90,70 +90,106 @@ class ConnectivityMap:
 
 
 def connectivity_map(engine: CompiledEngine, pods: Sequence[Endpoint]) -> ConnectivityMap:
-    """Allowed ports of every ordered pair of pods (host-networked pods excluded)."""
+    """Allowed ports of every ordered pair of pods (host-networked pods excluded).
+
+    Every (table, row group) has an allowed-port *profile*; few distinct
+    profiles exist, so each pair of (egress profile, ingress profile) is
+    intersected once and the k x k class pairs are mapped with array lookups.
+    """
     pods = [p for p in pods if p.kind is EndpointKind.POD]
     eps = engine.classify(pods)
     _, first, inverse = np.unique(eps.cls, return_index=True, return_inverse=True)
     classes = eps.cls[first]
-    k = len(classes)
-    egress = [engine.subject_table(Direction.EGRESS, int(c)) for c in classes]
-    ingress = [engine.subject_table(Direction.INGRESS, int(c)) for c in classes]
-    e_ids, e_tables = _table_ids(egress)
-    i_ids, i_tables = _table_ids(ingress)
-    rg_e = np.stack([t.row_group[classes] for t in egress]).astype(np.int64)  # [src, dst]
-    rg_i = np.stack([t.row_group[classes] for t in ingress]).astype(np.int64).T  # [src, dst]
-    e_key = e_ids[:, None] * (int(rg_e.max()) + 1) + rg_e
-    i_key = i_ids[None, :] * (int(rg_i.max()) + 1) + rg_i
-    e_uniq, e_inv = np.unique(e_key.reshape(-1), return_inverse=True)
-    i_uniq, i_inv = np.unique(i_key.reshape(-1), return_inverse=True)
-    combined = e_inv.reshape(-1) * len(i_uniq) + i_inv.reshape(-1)
-    uniq, pair_inv = np.unique(combined, return_inverse=True)
+    for cid in classes.tolist():  # build every table first: that interns all outcomes
+        for direction in Direction:
+            engine.subject_table(direction, cid)
     allowed_of = engine.allowed_outcomes()
-    e_span, i_span = int(rg_e.max()) + 1, int(rg_i.max()) + 1
+    profiles = _Profiles()
+    e_prof = _direction_profiles(engine, Direction.EGRESS, classes, allowed_of, profiles)
+    i_prof = _direction_profiles(engine, Direction.INGRESS, classes, allowed_of, profiles).T
+    n = len(profiles.items)
+    combined = e_prof.reshape(-1) * n + i_prof.reshape(-1)
+    uniq, pair_inv = np.unique(combined, return_inverse=True)
     sets: dict[PortSet, int] = {}
     ids = np.empty(len(uniq), dtype=np.int32)
-    for n, value in enumerate(uniq.tolist()):
-        ek, ik = divmod(value, len(i_uniq))
-        te, re = divmod(int(e_uniq[ek]), e_span)
-        ti, ri = divmod(int(i_uniq[ik]), i_span)
-        port_set = _port_set(e_tables[te], re, i_tables[ti], ri, allowed_of)
-        ids[n] = sets.setdefault(port_set, len(sets))
+    for index, value in enumerate(uniq.tolist()):
+        e, i = divmod(value, n)
+        port_set = _intersect(profiles.items[e], profiles.items[i])
+        ids[index] = sets.setdefault(port_set, len(sets))
+    k = len(classes)
     pair_set = ids[pair_inv.reshape(-1)].reshape(k, k)
     names = tuple(p.display() for p in pods)
     return ConnectivityMap(names, inverse.reshape(-1), pair_set, tuple(sets))
 
 
-def _table_ids(tables: list[SubjectTable]) -> tuple[IntArray, list[SubjectTable]]:
-    index: dict[int, int] = {}
-    distinct: list[SubjectTable] = []
-    ids = np.empty(len(tables), dtype=np.int64)
-    for n, table in enumerate(tables):
-        ids[n] = index.setdefault(id(table), len(index))
-        if ids[n] == len(distinct):
-            distinct.append(table)
-    return ids, distinct
+class _Profiles:
+    """Interned allowed-port profiles (PortSet values) of table row groups."""
+
+    def __init__(self) -> None:
+        self.items: list[PortSet] = []
+        self.ids: dict[PortSet, int] = {}
+
+    def intern(self, port_set: PortSet) -> int:
+        found = self.ids.get(port_set)
+        if found is None:
+            found = len(self.items)
+            self.items.append(port_set)
+            self.ids[port_set] = found
+        return found
 
 
-def _columns_allowed(table: SubjectTable, row_group: int, allowed_of: BoolArray) -> BoolArray:
-    cols: BoolArray = allowed_of[table.lut[row_group, table.col_group]]
-    return cols
+def _direction_profiles(
+    engine: CompiledEngine,
+    direction: Direction,
+    classes: IntArray,
+    allowed_of: BoolArray,
+    profiles: _Profiles,
+) -> IntArray:
+    """[subject, peer] -> profile id of the subject's table row for that peer class."""
+    by_table: dict[int, IntArray] = {}  # id(table) -> profile id per row group
+    out = np.empty((len(classes), len(classes)), dtype=np.int64)
+    for n, cid in enumerate(classes.tolist()):
+        table = engine.subject_table(direction, cid)
+        per_group = by_table.get(id(table))
+        if per_group is None:
+            per_group = np.array(
+                [
+                    profiles.intern(_row_profile(table, g, allowed_of))
+                    for g in range(table.lut.shape[0])
+                ],
+                dtype=np.int64,
+            )
+            by_table[id(table)] = per_group
+        out[n] = per_group[table.row_group[classes]]
+    return out
 
 
-def _port_set(
-    e_table: SubjectTable, e_row: int, i_table: SubjectTable, i_row: int, allowed_of: BoolArray
-) -> PortSet:
-    e_cols = _columns_allowed(e_table, e_row, allowed_of)
-    i_cols = _columns_allowed(i_table, i_row, allowed_of)
-    bounds = np.union1d(e_table.bounds, i_table.bounds)
-    e_idx = np.searchsorted(e_table.bounds, bounds, "right") - 1
-    i_idx = np.searchsorted(i_table.bounds, bounds, "right") - 1
-    ends = np.r_[bounds[1:] - 1, MAX_PORT]
-    ranges = []
-    for p in range(len(PROTOCOLS)):
-        ok = e_cols[p * len(e_table.bounds) + e_idx] & i_cols[p * len(i_table.bounds) + i_idx]
-        ranges.append(_to_ranges(bounds, ends, ok))
-    other = bool(e_cols[-1] and i_cols[-1])
-    return PortSet((ranges[0], ranges[1], ranges[2]), other)
+def _row_profile(table: SubjectTable, row_group: int, allowed_of: BoolArray) -> PortSet:
+    cols = allowed_of[table.lut[row_group, table.col_group]]
+    starts = table.bounds
+    ends = np.r_[starts[1:] - 1, MAX_PORT]
+    n = len(starts)
+    ranges = [_to_ranges(starts, ends, cols[p * n : (p + 1) * n]) for p in range(len(PROTOCOLS))]
+    return PortSet((ranges[0], ranges[1], ranges[2]), bool(cols[-1]))
+
+
+def _intersect(a: PortSet, b: PortSet) -> PortSet:
+    ranges = [_intersect_ranges(x, y) for x, y in zip(a.ranges, b.ranges, strict=True)]
+    return PortSet((ranges[0], ranges[1], ranges[2]), a.other and b.other)
+
+
+def _intersect_ranges(a: Ranges, b: Ranges) -> Ranges:
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
 
 
 def _to_ranges(starts: IntArray, ends: IntArray, ok: BoolArray) -> Ranges:
