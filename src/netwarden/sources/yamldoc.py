@@ -28,18 +28,25 @@ _SCALARS: dict[tuple[str, str], Any] = {}
 class _Loader(_LOADER):  # type: ignore[misc]
     """The composer with a memo for implicit scalar tags (a pure function of the text)."""
 
-    _tags: ClassVar[dict[tuple[str, tuple[bool, ...]], str]] = {}
+    _tags: ClassVar[dict[tuple[str, bool], str]] = {}
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        if kind is not yaml.ScalarNode or not isinstance(value, str):
-            return super().resolve(kind, value, implicit)
-        key = (value, tuple(implicit))
-        tag = self._tags.get(key)
+        if kind is yaml.ScalarNode and implicit[1]:
+            return _STR_TAG  # a quoted scalar is always a string
+        key = (value, implicit[0]) if kind is yaml.ScalarNode else None
+        tag = self._tags.get(key) if key is not None else None
         if tag is None:
             tag = super().resolve(kind, value, implicit)
-            if len(self._tags) < 65536:
+            if key is not None and isinstance(value, str) and len(self._tags) < 65536:
                 self._tags[key] = tag
         return tag
+
+    # SafeLoader has no path resolvers: skip the per-node bookkeeping.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
 
 
 @dataclass
