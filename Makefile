@@ -12,9 +12,18 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet
+# Installing the project runs hatch_build.py, which generates the Hubble gRPC modules into
+# $(GENERATED) (git-ignored). --reinstall-package rebuilds the project rather than reusing
+# uv's cached build, whose modules may have been deleted since.
+GENERATED := src/netwarden/flows/_generated/STAMP
+PROTOS := $(wildcard src/netwarden/flows/proto/*/*.proto)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock hatch_build.py $(PROTOS) $(GENERATED)
+	$(UV) sync --frozen --quiet --reinstall-package netwarden
 	touch $@
+
+$(GENERATED):
+	@: made by the sync above
 
 ## demo: the main job so far: verdicts, a trace and the connectivity matrix on the example cluster
 demo: $(VENV)/.synced
