@@ -21,6 +21,7 @@ from netwarden.flows.filter_types import (
     UnsupportedFilterError,
     go_uint,
 )
+from netwarden.model.endpoint import RESERVED_IDENTITIES
 from netwarden.model.flow import (
     DropReason,
     Flow,
@@ -374,20 +375,6 @@ def _true_flag(value: str, flag: str) -> object:
     return flag == "encrypted"
 
 
-# Reserved identity names accepted by --identity (pkg/identity/numericidentity.go).
-RESERVED_IDENTITIES = {
-    "host": 1,
-    "world": 2,
-    "unmanaged": 3,
-    "health": 4,
-    "init": 5,
-    "remote-node": 6,
-    "kube-apiserver": 7,
-    "ingress": 8,
-    "world-ipv4": 9,
-    "world-ipv6": 10,
-    "overlay-to-encrypt": 11,
-}
 # --type names (pkg/monitor/api/types.go) and trace observation point sub-types.
 EVENT_TYPES = {
     "drop": 1,

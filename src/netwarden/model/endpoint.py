@@ -46,6 +46,7 @@ RESERVED_IDENTITIES: dict[str, int] = {
     "ingress": 8,
     "world-ipv4": 9,
     "world-ipv6": 10,
+    "overlay-to-encrypt": 11,
 }
 
 
