@@ -58,12 +58,12 @@ from netwarden.flows.observe import (
     AGENT_EVENT_SUBTYPES,
     EVENT_TYPES,
     FLAGS,
-    RESERVED_IDENTITIES,
     TRACE_OBSERVATION_POINTS,
     ObserveFilters,
     Option,
     observe_filters,
 )
+from netwarden.model.endpoint import RESERVED_IDENTITIES
 
 __all__ = [
     "AGENT_EVENT_SUBTYPES",
