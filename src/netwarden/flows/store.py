@@ -1,0 +1,154 @@
+"""The flow store interface, and what every backend shares (keys, clusters, rollup dimensions).
+
+A store keeps decoded flows (``model.flow.Flow``) in columns, answers ``hubble observe``
+style queries with exactly :func:`netwarden.flows.filters.filter_flows` semantics, keeps
+per-minute rollups of workload-to-workload edges, and drops whole days of raw flows
+older than a per-cluster retention period. ``DuckDBFlowStore`` (embedded, the default)
+implements it; a ClickHouse backend will implement the same protocol over the same
+schema. See ``docs/design/flows.md`` ("Storage").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal, Protocol
+
+from netwarden.flows.filter_core import FlowFilter
+from netwarden.flows.flowencode import flow_to_json
+from netwarden.model.flow import Flow
+
+DEFAULT_RETENTION = timedelta(days=7)
+DEFAULT_ROLLUP_RETENTION = timedelta(days=90)
+DEFAULT_CLUSTER = "default"
+CLUSTER_LABEL = "k8s:io.cilium.k8s.policy.cluster="
+NANOS_PER_DAY = 86_400 * 1_000_000_000
+NANOS_PER_MINUTE = 60 * 1_000_000_000
+
+Order = Literal["asc", "desc"]
+
+# The dimensions of the per-minute rollup, in key order; ``count_by`` groups by any subset.
+ROLLUP_DIMENSIONS = (
+    "minute",
+    "cluster",
+    "src_namespace",
+    "src_workload",
+    "dst_namespace",
+    "dst_workload",
+    "dst_port",
+    "protocol",
+    "verdict",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long raw flows are kept, per cluster (default 7 days), and how long rollups are."""
+
+    default: timedelta = DEFAULT_RETENTION
+    per_cluster: Mapping[str, timedelta] = field(default_factory=dict)
+    rollups: timedelta = DEFAULT_ROLLUP_RETENTION
+
+    def period(self, cluster: str) -> timedelta:
+        return self.per_cluster.get(cluster, self.default)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """One acknowledged append: flows offered, stored (new), and skipped as duplicates."""
+
+    offered: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.offered - self.stored
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    """What ``enforce_retention`` deleted: raw flows by (cluster, day) and rollup rows."""
+
+    flows_deleted: int
+    days_deleted: tuple[tuple[str, str], ...]
+    rollup_rows_deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCount:
+    """One row of ``count_by``: the group's values by dimension, and its flow count."""
+
+    key: Mapping[str, str | int | None]
+    flows: int
+
+
+class FlowStore(Protocol):
+    """What the query layer, the ingestion endpoint and ``netwarden flows import`` rely on."""
+
+    def append(self, flows: Iterable[Flow], *, cluster: str | None = None) -> AppendResult:
+        """Store a batch atomically: when this returns, every new flow is durable, once."""
+        ...
+
+    def query(
+        self,
+        whitelist: Sequence[FlowFilter] = (),
+        blacklist: Sequence[FlowFilter] = (),
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+        order: Order = "asc",
+    ) -> list[Flow]:
+        """Flows with ``since <= time <= until`` (ns) that ``filter_flows`` would keep."""
+        ...
+
+    def count(self, *, since: int | None = None, until: int | None = None) -> int:
+        """Raw flows stored (in a time range)."""
+        ...
+
+    def count_by(
+        self,
+        group: Sequence[str],
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        clusters: Sequence[str] = (),
+    ) -> list[GroupCount]:
+        """Flow counts from the rollups, grouped by some of ``ROLLUP_DIMENSIONS``."""
+        ...
+
+    def enforce_retention(self, now: int) -> RetentionResult:
+        """Delete the whole days (and rollup minutes) older than their retention period."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def flow_cluster(flow: Flow) -> str:
+    """The cluster that observed a flow: the ``cluster/`` of its node name, else its endpoints'."""
+    cluster, slash, _ = flow.node_name.partition("/")
+    if slash and cluster:
+        return cluster
+    for endpoint in (flow.source, flow.destination):
+        if endpoint.cluster_name:
+            return endpoint.cluster_name
+    for endpoint in (flow.source, flow.destination):
+        for label in endpoint.labels:
+            if label.startswith(CLUSTER_LABEL):
+                return label[len(CLUSTER_LABEL) :]
+    return DEFAULT_CLUSTER
+
+
+def canonical_json(flow: Flow) -> str:
+    """The flow's protojson text, keys in field order (stored for exact replay)."""
+    return json.dumps(flow_to_json(flow), ensure_ascii=False, separators=(",", ":"))
+
+
+def dedup_key(flow: Flow, raw: str) -> str:
+    """The flow's uuid, or a content hash of its canonical JSON when it has none."""
+    if flow.uuid:
+        return flow.uuid
+    return "sha256:" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
