@@ -10,13 +10,14 @@ evaluated with one ``engine.classify`` and one ``engine.batch`` call.
 Nothing is guessed: a flow whose endpoints cannot be resolved, or that has no
 ports (ICMP, no L4 header), comes back with ``verdict`` UNKNOWN and an
 ``uncertain_reason``. See ``docs/design/enrichment.md`` for the rules.
+
+Endpoint resolution lives in :mod:`netwarden.flows.endpoints` and workload names in
+:mod:`netwarden.flows.workloads`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
@@ -28,16 +29,10 @@ from netwarden.engine.matching import HTTPRequest, l7_allows
 from netwarden.engine.tables import PROTO_INDEX, PROTOCOLS
 from netwarden.engine.verdict import DirectionVerdict, Reason
 from netwarden.engine.world import World
-from netwarden.model.endpoint import (
-    CLUSTER_LABEL,
-    RESERVED_IDENTITIES,
-    Endpoint,
-    EndpointKind,
-    Identity,
-    IdentityKey,
-    IPAddress,
-)
-from netwarden.model.flow import DropReason, Flow, FlowEndpoint, Layer4, Workload
+from netwarden.flows.endpoints import EndpointInfo, ResolvedEndpoint, Resolver, split_labels
+from netwarden.flows.workloads import derive_workload
+from netwarden.model.endpoint import Endpoint
+from netwarden.model.flow import DropReason, Flow, FlowEndpoint, Layer4
 from netwarden.model.flow import Verdict as HubbleVerdict
 from netwarden.model.ports import Protocol
 
@@ -60,117 +55,7 @@ class AttributedBy(Enum):
     NONE = "none"  # uncertain: nobody
 
 
-# ---- workloads ------------------------------------------------------------
-
-# Pod name conventions of the built-in controllers (lowercase RFC 1123 names).
-# Deployment -> ReplicaSet "<deploy>-<pod-template-hash>" -> pod "<rs>-<5 chars>".
-_NAME = r"^(?P<name>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)"
-DEPLOYMENT_POD = re.compile(_NAME + r"-[a-z0-9]{5,10}-[a-z0-9]{5}$")
-STATEFULSET_POD = re.compile(_NAME + r"-(?:0|[1-9][0-9]*)$")
-DAEMONSET_POD = re.compile(_NAME + r"-[a-z0-9]{5}$")
-NAME_LABELS = ("app.kubernetes.io/name", "app")
-POD_TEMPLATE_HASH = "pod-template-hash"
-STATEFULSET_POD_NAME = "statefulset.kubernetes.io/pod-name"
-CONTROLLER_REVISION_HASH = "controller-revision-hash"
-POD_TEMPLATE_GENERATION = "pod-template-generation"
-
-
-def derive_workload(
-    pod_name: str, labels: Mapping[str, str], workloads: Sequence[Workload] = ()
-) -> tuple[Workload | None, str]:
-    """The workload that owns a pod and the rule that found it.
-
-    In order: Hubble's ``workloads`` field (``hubble``); the controllers' own pod
-    labels when the inventory has them (``owner-label``: ``pod-template-hash`` for a
-    Deployment, ``statefulset.kubernetes.io/pod-name`` for a StatefulSet,
-    ``controller-revision-hash`` + ``pod-template-generation`` for a DaemonSet); the
-    pod name conventions (``pod-name``): ``<deploy>-<hash 5-10>-<5>`` Deployment,
-    ``<sts>-<ordinal>`` StatefulSet, ``<ds>-<5>`` DaemonSet; the labels
-    ``app.kubernetes.io/name`` then ``app`` (``label:<key>``, kind unknown ``""``).
-    ``(None, "none")`` when nothing applies.
-    """
-    if workloads:
-        first = workloads[0]
-        return Workload(first.name, first.kind), "hubble"
-    if pod_name:
-        found = _from_owner_labels(pod_name, labels)
-        if found is not None:
-            return found, "owner-label"
-        for pattern, kind in (
-            (DEPLOYMENT_POD, "Deployment"),
-            (STATEFULSET_POD, "StatefulSet"),
-            (DAEMONSET_POD, "DaemonSet"),
-        ):
-            match = pattern.match(pod_name)
-            if match is not None:
-                return Workload(match["name"], kind), "pod-name"
-    for key in NAME_LABELS:
-        value = labels.get(key)
-        if value:
-            return Workload(value, ""), f"label:{key}"
-    return None, "none"
-
-
-def _from_owner_labels(pod_name: str, labels: Mapping[str, str]) -> Workload | None:
-    template_hash = labels.get(POD_TEMPLATE_HASH)
-    if template_hash:
-        head, sep, suffix = pod_name.rpartition("-")
-        rs_suffix = f"-{template_hash}"
-        if sep and suffix and head.endswith(rs_suffix) and len(head) > len(rs_suffix):
-            return Workload(head[: -len(rs_suffix)], "Deployment")
-    if labels.get(STATEFULSET_POD_NAME) == pod_name:
-        match = STATEFULSET_POD.match(pod_name)
-        if match is not None:
-            return Workload(match["name"], "StatefulSet")
-    if CONTROLLER_REVISION_HASH in labels and POD_TEMPLATE_GENERATION in labels:
-        head, sep, suffix = pod_name.rpartition("-")
-        if sep and head and suffix:
-            return Workload(head, "DaemonSet")
-    return None
-
-
 # ---- results --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointInfo:
-    """One side of a flow, enriched.
-
-    ``kind`` is ``pod``, ``host``, ``world``, ``kube-apiserver``, ``health``, ...
-    or ``unknown``; ``labels`` are identity labels in Hubble's ``source:key=value``
-    form; ``identity`` is Hubble's numeric identity (a reserved one when known
-    from the kind, else 0); ``origin`` says where the facts came from: ``flow``,
-    ``inventory``, ``flow+inventory`` or ``none``; ``workload_rule`` is the
-    :func:`derive_workload` rule that named the workload.
-    """
-
-    kind: str
-    ip: str = ""
-    cluster: str = ""
-    namespace: str = ""
-    pod: str = ""
-    workload: Workload | None = None
-    workload_rule: str = "none"
-    labels: tuple[str, ...] = ()
-    identity: int = 0
-    names: tuple[str, ...] = ()
-    origin: str = "none"
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "ip": self.ip,
-            "cluster": self.cluster,
-            "namespace": self.namespace,
-            "pod": self.pod,
-            "workload": self.workload.name if self.workload else "",
-            "workload_kind": self.workload.kind if self.workload else "",
-            "workload_rule": self.workload_rule,
-            "labels": list(self.labels),
-            "identity": self.identity,
-            "names": list(self.names),
-            "origin": self.origin,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,187 +153,6 @@ def is_reply(flow: Flow) -> bool:
     return flow.is_reply if flow.is_reply is not None else flow.reply
 
 
-# ---- endpoint resolution --------------------------------------------------
-
-_RESERVED_BY_ID = {number: name for name, number in RESERVED_IDENTITIES.items()}
-_WORLD_NAMES = frozenset({"world", "world-ipv4", "world-ipv6"})
-_NODE_NAMES = frozenset({"host", "remote-node", "kube-apiserver"})
-_OTHER_KINDS = {
-    "health": EndpointKind.HEALTH,
-    "init": EndpointKind.INIT,
-    "unmanaged": EndpointKind.UNMANAGED,
-    "ingress": EndpointKind.INGRESS,
-}
-
-
-def split_labels(labels: Iterable[str]) -> tuple[dict[str, str], list[str]]:
-    """Hubble ``source:key=value`` labels -> (key -> value, reserved names)."""
-    out: dict[str, str] = {}
-    reserved: list[str] = []
-    for text in labels:
-        source, sep, rest = text.partition(":")
-        if not sep:
-            source, rest = "", text
-        key, _, value = rest.partition("=")
-        if source == "reserved":
-            reserved.append(key)
-        elif key:
-            out[key] = value
-    return out, reserved
-
-
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    info: EndpointInfo
-    endpoint: Endpoint | None  # what the engine evaluates; None: unresolved
-    reason: str | None
-
-
-def _parse_ip(text: str) -> IPAddress | None:
-    if not text:
-        return None
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
-class _Resolver:
-    """Endpoint resolution against one World, cached per (flow endpoint, IP, names)."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.cache: dict[tuple[FlowEndpoint, str, tuple[str, ...]], _Resolved] = {}
-        self.known_clusters = set(world.clusters) | {p.cluster for p in world.pods()}
-        self.identity_labels: dict[IdentityKey, tuple[str, ...]] = {}
-
-    def resolve(self, fe: FlowEndpoint, ip: str, names: tuple[str, ...]) -> _Resolved:
-        key = (fe, ip, names)
-        found = self.cache.get(key)
-        if found is None:
-            found = self._resolve(fe, ip, names)
-            self.cache[key] = found
-        return found
-
-    def _resolve(self, fe: FlowEndpoint, ip_text: str, names: tuple[str, ...]) -> _Resolved:
-        flow_labels, reserved = split_labels(fe.labels)
-        if not reserved and fe.identity in _RESERVED_BY_ID:
-            reserved = [_RESERVED_BY_ID[fe.identity]]
-        cluster = fe.cluster_name or flow_labels.get(CLUSTER_LABEL, "")
-        ip = _parse_ip(ip_text)
-        endpoint, reason = self._endpoint(fe, ip, ip_text, names, cluster, reserved)
-        return _Resolved(
-            self._info(fe, ip_text, names, cluster, flow_labels, reserved, endpoint),
-            endpoint,
-            reason,
-        )
-
-    def _endpoint(
-        self,
-        fe: FlowEndpoint,
-        ip: IPAddress | None,
-        ip_text: str,
-        names: tuple[str, ...],
-        cluster: str,
-        reserved: list[str],
-    ) -> tuple[Endpoint | None, str | None]:
-        world = self.world
-        if fe.pod_name and fe.namespace:
-            known = cluster if cluster in self.known_clusters else None
-            pod = world.pod(known, fe.namespace, fe.pod_name)
-            if pod is None:
-                where = f" (cluster {cluster})" if cluster else ""
-                return None, f"pod {fe.namespace}/{fe.pod_name}{where} is not in the inventory"
-            return pod, None
-        if ip is None:
-            what = f"unparsable IP {ip_text!r}" if ip_text else "no IP address"
-            return None, f"{what} and no pod name"
-        names_of = set(reserved)
-        if names_of & _WORLD_NAMES:
-            return Endpoint(
-                EndpointKind.WORLD, world.default_cluster, ip, dns_name=names[0] if names else None
-            ), None
-        if names_of & _NODE_NAMES:
-            ep = world.by_ip(ip)
-            if ep.kind is EndpointKind.HOST or ep.is_apiserver:
-                return ep, None
-            label = sorted(names_of & _NODE_NAMES)[0]
-            return None, f"{label} {ip} is not a node or API server address in the inventory"
-        for name in reserved:
-            kind = _OTHER_KINDS.get(name)
-            if kind is not None:
-                return Endpoint(kind, cluster or world.default_cluster, ip), None
-        if reserved:
-            return None, f"reserved identity {','.join(reserved)} is not modelled"
-        ep = world.by_ip(ip, names[0] if names else None)
-        if ep.kind is EndpointKind.WORLD:
-            if fe.identity or fe.labels or fe.namespace:
-                return None, f"{ip} is not in the inventory and its identity is not reserved:world"
-            return None, f"{ip} is not in the inventory and the flow carries no identity for it"
-        if fe.namespace and ep.namespace != fe.namespace:
-            return None, (
-                f"{ip} is in namespace {ep.namespace} in the inventory, {fe.namespace} in the flow"
-            )
-        return ep, None
-
-    def _info(
-        self,
-        fe: FlowEndpoint,
-        ip_text: str,
-        names: tuple[str, ...],
-        cluster: str,
-        flow_labels: dict[str, str],
-        reserved: list[str],
-        ep: Endpoint | None,
-    ) -> EndpointInfo:
-        from_flow = bool(fe.pod_name or fe.namespace or fe.labels or fe.workloads or fe.identity)
-        inventory = ep is not None and ep.kind is not EndpointKind.WORLD
-        is_pod = ep is not None and ep.kind is EndpointKind.POD
-        if ep is not None:
-            kind = ep.kind.value
-        elif fe.pod_name:
-            kind = "pod"
-        elif reserved:
-            kind = reserved[0]
-        else:
-            kind = "unknown"
-        pod_name = fe.pod_name or (ep.name or "" if is_pod and ep is not None else "")
-        labels = fe.labels
-        if not labels and ep is not None and inventory:
-            labels = self._labels_of(ep)
-        owner_labels: Mapping[str, str] = flow_labels
-        if is_pod and ep is not None:
-            owner_labels = {**ep.labels, **flow_labels}
-        workload, rule = derive_workload(pod_name, owner_labels, fe.workloads)
-        if not cluster and inventory and ep is not None:
-            cluster = ep.cluster
-        identity = fe.identity or RESERVED_IDENTITIES.get(kind, 0)
-        origin = "flow+inventory" if from_flow and inventory else "flow" if from_flow else "none"
-        if inventory and not from_flow:
-            origin = "inventory"
-        return EndpointInfo(
-            kind=kind,
-            ip=ip_text,
-            cluster=cluster,
-            namespace=fe.namespace or (ep.namespace or "" if is_pod and ep is not None else ""),
-            pod=pod_name,
-            workload=workload,
-            workload_rule=rule,
-            labels=labels,
-            identity=identity,
-            names=names,
-            origin=origin,
-        )
-
-    def _labels_of(self, ep: Endpoint) -> tuple[str, ...]:
-        key = IdentityKey.of(ep)
-        found = self.identity_labels.get(key)
-        if found is None:
-            found = Identity(key).label_strings
-            self.identity_labels[key] = found
-        return found
-
-
 # ---- attribution ----------------------------------------------------------
 
 _PROTOCOLS = {"TCP": Protocol.TCP, "UDP": Protocol.UDP, "SCTP": Protocol.SCTP}
@@ -496,7 +200,7 @@ class Enricher:
         self.engine = engine
         self.always_attribute = always_attribute
         self.batch_size = max(1, batch_size)
-        self._resolver = _Resolver(engine.world)
+        self._resolver = Resolver(engine.world)
 
     @classmethod
     def for_world(
@@ -532,9 +236,9 @@ class Enricher:
         """The enriched view of one flow endpoint."""
         return self._resolver_now().resolve(fe, ip, tuple(names)).info
 
-    def _resolver_now(self) -> _Resolver:
+    def _resolver_now(self) -> Resolver:
         if self._resolver.world is not self.engine.world:
-            self._resolver = _Resolver(self.engine.world)
+            self._resolver = Resolver(self.engine.world)
         return self._resolver
 
     def _batch(self, flows: Sequence[Flow], always: bool | None) -> list[EnrichedFlow]:
@@ -542,7 +246,7 @@ class Enricher:
         resolver = self._resolver_now()
         results: list[EnrichedFlow | None] = [None] * len(flows)
         pending: list[_Pending] = []
-        resolved: list[tuple[_Resolved, _Resolved, Decision | None, bool]] = []
+        resolved: list[tuple[ResolvedEndpoint, ResolvedEndpoint, Decision | None, bool]] = []
         ep_index: dict[int, int] = {}  # id(endpoint) -> index: resolved endpoints are cached
         endpoints: list[Endpoint] = []
         for i, flow in enumerate(flows):
@@ -599,7 +303,7 @@ class Enricher:
         flows: Sequence[Flow],
         pending: list[_Pending],
         endpoints: list[Endpoint],
-        resolved: list[tuple[_Resolved, _Resolved, Decision | None, bool]],
+        resolved: list[tuple[ResolvedEndpoint, ResolvedEndpoint, Decision | None, bool]],
         results: list[EnrichedFlow | None],
     ) -> None:
         engine = self.engine
@@ -661,7 +365,7 @@ def _l4_reason(flow: Flow) -> str | None:
     return None
 
 
-def _endpoint_reason(src: _Resolved, dst: _Resolved) -> str | None:
+def _endpoint_reason(src: ResolvedEndpoint, dst: ResolvedEndpoint) -> str | None:
     reasons = []
     if src.reason is not None:
         reasons.append(f"source: {src.reason}")
