@@ -13,12 +13,13 @@
 - ``enforce_retention(now)`` deletes whole days per cluster and old rollup minutes in short
   transactions of their own, without the lock appends take: inserts are never blocked.
 
-See ``docs/design/flows.md`` ("Storage").
+The schema and the ``Flow`` -> Arrow conversion live in :mod:`netwarden.flows.flow_columns`,
+the filter push-down in :mod:`netwarden.flows.store_sql`; their public names are re-exported
+here. See ``docs/design/flows.md`` ("Storage").
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,14 +30,19 @@ from time import time_ns
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.filter_types import Predicate
+from netwarden.flows.flow_columns import (
+    ARROW_SCHEMA,
+    COLUMNS,
+    SCHEMA_SQL,
+    day_of,
+    flow_table,
+)
 from netwarden.flows.flowjson import flow_from_json
 from netwarden.flows.store import (
-    NANOS_PER_DAY,
     NANOS_PER_MINUTE,
     ROLLUP_DIMENSIONS,
     AppendResult,
@@ -44,125 +50,24 @@ from netwarden.flows.store import (
     Order,
     RetentionPolicy,
     RetentionResult,
-    canonical_json,
-    dedup_key,
-    flow_cluster,
 )
-from netwarden.model.flow import Flow, FlowEndpoint, IPVersion, Policy, enum_name
+from netwarden.flows.store_sql import filter_sql, marks, pushdown
+from netwarden.model.flow import Flow
+
+__all__ = [
+    "ARROW_SCHEMA",
+    "COLUMNS",
+    "DEFAULT_CHUNK_ROWS",
+    "SCHEMA_SQL",
+    "DuckDBFlowStore",
+    "filter_sql",
+    "flow_table",
+    "pushdown",
+]
 
 DEFAULT_CHUNK_ROWS = 50_000
-_EPOCH_DAY = date(1970, 1, 1)
 _FETCH = 2_048
 _CONFLICT_RETRIES = 3
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS flows (
-    day DATE NOT NULL,               -- UTC day of time_ns (of ingestion when the flow has none)
-    time_ns BIGINT,                  -- nanoseconds since the epoch; NULL: the flow had no time
-    seq BIGINT NOT NULL,             -- ingestion order
-    key VARCHAR NOT NULL,            -- dedup key: uuid, else sha256: of the raw JSON
-    uuid VARCHAR NOT NULL,
-    cluster VARCHAR NOT NULL,        -- the observing cluster (retention is per cluster)
-    node_name VARCHAR NOT NULL,
-    verdict VARCHAR NOT NULL,
-    drop_reason_desc VARCHAR NOT NULL,
-    traffic_direction VARCHAR NOT NULL,
-    ip_src VARCHAR,
-    ip_dst VARCHAR,
-    ip_version VARCHAR NOT NULL,
-    l4_protocol VARCHAR NOT NULL,    -- TCP, UDP, ICMPv4, ... or ''
-    protocols VARCHAR[] NOT NULL,    -- every L4 header present, plus dns/http/kafka
-    src_port BIGINT,                 -- TCP, else UDP, else SCTP; NULL otherwise
-    dst_port BIGINT,
-    tcp_flags VARCHAR[],             -- names of the flags set; NULL: no flags object
-    src_cluster VARCHAR NOT NULL,
-    src_namespace VARCHAR NOT NULL,
-    src_pod VARCHAR NOT NULL,
-    src_labels VARCHAR[] NOT NULL,
-    src_identity BIGINT NOT NULL,
-    src_workload VARCHAR NOT NULL,
-    dst_cluster VARCHAR NOT NULL,
-    dst_namespace VARCHAR NOT NULL,
-    dst_pod VARCHAR NOT NULL,
-    dst_labels VARCHAR[] NOT NULL,
-    dst_identity BIGINT NOT NULL,
-    dst_workload VARCHAR NOT NULL,
-    l7_type VARCHAR,
-    dns_query VARCHAR,
-    http_method VARCHAR,
-    http_url VARCHAR,
-    http_code INTEGER,
-    egress_allowed_by VARCHAR[] NOT NULL,   -- kind/namespace/name
-    ingress_allowed_by VARCHAR[] NOT NULL,
-    egress_denied_by VARCHAR[] NOT NULL,
-    ingress_denied_by VARCHAR[] NOT NULL,
-    is_reply BOOLEAN,
-    summary VARCHAR NOT NULL,
-    raw VARCHAR NOT NULL             -- the flow's protojson, replayed by query()
-);
-CREATE TABLE IF NOT EXISTS flow_rollup_minute (
-    minute BIGINT NOT NULL,          -- minutes since the epoch
-    cluster VARCHAR NOT NULL,
-    src_namespace VARCHAR NOT NULL,
-    src_workload VARCHAR NOT NULL,
-    dst_namespace VARCHAR NOT NULL,
-    dst_workload VARCHAR NOT NULL,
-    dst_port BIGINT NOT NULL,        -- 0 without ports
-    protocol VARCHAR NOT NULL,
-    verdict VARCHAR NOT NULL,
-    flows BIGINT NOT NULL,
-    PRIMARY KEY (minute, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
-                 dst_port, protocol, verdict)
-);
-"""
-
-ARROW_SCHEMA = pa.schema(
-    [
-        ("day", pa.date32()),
-        ("time_ns", pa.int64()),
-        ("seq", pa.int64()),
-        ("key", pa.string()),
-        ("uuid", pa.string()),
-        ("cluster", pa.string()),
-        ("node_name", pa.string()),
-        ("verdict", pa.string()),
-        ("drop_reason_desc", pa.string()),
-        ("traffic_direction", pa.string()),
-        ("ip_src", pa.string()),
-        ("ip_dst", pa.string()),
-        ("ip_version", pa.string()),
-        ("l4_protocol", pa.string()),
-        ("protocols", pa.list_(pa.string())),
-        ("src_port", pa.int64()),
-        ("dst_port", pa.int64()),
-        ("tcp_flags", pa.list_(pa.string())),
-        ("src_cluster", pa.string()),
-        ("src_namespace", pa.string()),
-        ("src_pod", pa.string()),
-        ("src_labels", pa.list_(pa.string())),
-        ("src_identity", pa.int64()),
-        ("src_workload", pa.string()),
-        ("dst_cluster", pa.string()),
-        ("dst_namespace", pa.string()),
-        ("dst_pod", pa.string()),
-        ("dst_labels", pa.list_(pa.string())),
-        ("dst_identity", pa.int64()),
-        ("dst_workload", pa.string()),
-        ("l7_type", pa.string()),
-        ("dns_query", pa.string()),
-        ("http_method", pa.string()),
-        ("http_url", pa.string()),
-        ("http_code", pa.int32()),
-        ("egress_allowed_by", pa.list_(pa.string())),
-        ("ingress_allowed_by", pa.list_(pa.string())),
-        ("egress_denied_by", pa.list_(pa.string())),
-        ("ingress_denied_by", pa.list_(pa.string())),
-        ("is_reply", pa.bool_()),
-        ("summary", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
-COLUMNS = tuple(ARROW_SCHEMA.names)
 
 _INSERT_FLOWS = """
 INSERT INTO flows BY NAME
@@ -354,7 +259,7 @@ class DuckDBFlowStore:
             clauses.append("minute <= ?")
             params.append(until // NANOS_PER_MINUTE)
         if clusters:
-            clauses.append(f"cluster IN ({_marks(clusters)})")
+            clauses.append(f"cluster IN ({marks(clusters)})")
             params.extend(clusters)
         keys = ", ".join(group)
         select = f"{keys}, sum(flows)" if group else "sum(flows)"
@@ -382,7 +287,7 @@ class DuckDBFlowStore:
             ).fetchall()
             by_cluster: dict[str, date] = {}
             for cluster, day, rows in stored:
-                cutoff = _day_of(now - _nanos(self.retention.period(cluster)))
+                cutoff = day_of(now - _nanos(self.retention.period(cluster)))
                 if day < cutoff:
                     by_cluster[cluster] = cutoff
                     deleted_days.append((cluster, day.isoformat()))
@@ -398,257 +303,8 @@ class DuckDBFlowStore:
         return RetentionResult(flows_deleted, tuple(deleted_days), len(row))
 
 
-# --- batches as Arrow tables ------------------------------------------------------------
-
-
-def flow_table(
-    flows: Sequence[Flow],
-    cluster: str | None,
-    now: int,
-    first_seq: int,
-    seen: set[str] | None = None,
-) -> Any:
-    """The Arrow table (``ARROW_SCHEMA``) of a batch, minus flows whose key is in ``seen``
-    (which it extends): a batch never holds the same flow twice."""
-    seen = set() if seen is None else seen
-    rows: list[tuple[object, ...]] = []
-    now_day = now // NANOS_PER_DAY
-    for flow in flows:
-        raw = canonical_json(flow)
-        key = dedup_key(flow, raw)
-        if key in seen:
-            continue
-        seen.add(key)
-        rows.append(_row(flow, raw, key, cluster, now_day, first_seq + len(rows)))
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
-    arrays = [pa.array(values, type=ARROW_SCHEMA.field(i).type) for i, values in enumerate(columns)]
-    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
-
-
-def _row(
-    flow: Flow, raw: str, key: str, cluster: str | None, now_day: int, seq: int
-) -> tuple[object, ...]:
-    ip, l4, l7, src, dst = flow.IP, flow.l4, flow.l7, flow.source, flow.destination
-    time = flow.time
-    day = _EPOCH_DAY + timedelta(days=time // NANOS_PER_DAY if time is not None else now_day)
-    protocols: list[str] = []
-    l4_protocol = ""
-    ports: tuple[int, int] | None = None
-    flags: list[str] | None = None
-    if l4 is not None:
-        protocols = [name for name in _L4 if getattr(l4, name) is not None]
-        l4_protocol = protocols[0] if protocols else ""
-        ports = l4.ports
-        if l4.TCP is not None and l4.TCP.flags is not None:
-            tcp_flags = l4.TCP.flags
-            flags = [name for name in _FLAGS if getattr(tcp_flags, name)]
-    dns = http = None
-    if l7 is not None:
-        protocols += [name for name in ("dns", "http", "kafka") if getattr(l7, name) is not None]
-        dns, http = l7.dns, l7.http
-    return (
-        day,
-        time,
-        seq,
-        key,
-        flow.uuid,
-        cluster if cluster is not None else flow_cluster(flow),
-        flow.node_name,
-        enum_name(flow.verdict),
-        enum_name(flow.drop_reason_desc),
-        enum_name(flow.traffic_direction),
-        ip.source if ip is not None else None,
-        ip.destination if ip is not None else None,
-        enum_name(ip.ipVersion) if ip is not None else IPVersion.IP_NOT_USED.name,
-        l4_protocol,
-        protocols,
-        ports[0] if ports is not None else None,
-        ports[1] if ports is not None else None,
-        flags,
-        *_endpoint(src),
-        *_endpoint(dst),
-        enum_name(l7.type) if l7 is not None else None,
-        dns.query if dns is not None else None,
-        http.method if http is not None else None,
-        http.url if http is not None else None,
-        http.code if http is not None else None,
-        _policies(flow.egress_allowed_by),
-        _policies(flow.ingress_allowed_by),
-        _policies(flow.egress_denied_by),
-        _policies(flow.ingress_denied_by),
-        flow.is_reply,
-        flow.Summary,
-        raw,
-    )
-
-
-_L4 = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")
-_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
-
-
-def _endpoint(endpoint: FlowEndpoint) -> tuple[object, ...]:
-    workload = endpoint.workloads[0].name if endpoint.workloads else ""
-    return (
-        endpoint.cluster_name,
-        endpoint.namespace,
-        endpoint.pod_name,
-        list(endpoint.labels),
-        endpoint.identity,
-        workload,
-    )
-
-
-def _policies(policies: tuple[Policy, ...]) -> list[str]:
-    return [f"{p.kind}/{p.namespace}/{p.name}" for p in policies]
-
-
-# --- filters to SQL ---------------------------------------------------------------------
-
-
-def pushdown(
-    whitelist: Sequence[FlowFilter],
-    blacklist: Sequence[FlowFilter],
-    since: int | None,
-    until: int | None,
-) -> tuple[str, list[object], bool]:
-    """A WHERE clause that keeps every flow the request keeps (a superset), its parameters,
-    and whether it is exact (then no check in Python is needed)."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if since is not None:
-        clauses.append("day >= ? AND time_ns >= ?")
-        params += [_day_of(since), since]
-    if until is not None:
-        clauses.append("day <= ? AND time_ns <= ?")
-        params += [_day_of(until), until]
-    exact = True
-    if whitelist:
-        alternatives: list[str] = []
-        for ff in whitelist:
-            sql, values, filter_exact = filter_sql(ff)
-            exact = exact and filter_exact
-            alternatives.append(sql)
-            params += values
-        clauses.append("(" + " OR ".join(alternatives) + ")")
-    for ff in blacklist:
-        sql, values, filter_exact = filter_sql(ff)
-        if filter_exact:  # NOT of a superset would drop flows the request keeps
-            clauses.append(f"NOT ({sql})")
-            params += values
-        else:
-            exact = False
-    return (" AND ".join(clauses) or "TRUE"), params, exact
-
-
-def filter_sql(ff: FlowFilter) -> tuple[str, list[object], bool]:
-    """One filter as SQL that is never NULL: (condition, parameters, exact).
-
-    Fields without an exact SQL form are left out (the condition is then a superset).
-    """
-    parts: list[str] = []
-    params: list[object] = []
-    exact = True
-    for name in ff.set_fields():
-        translated = _field_sql(ff, name)
-        if translated is None:
-            exact = False
-            continue
-        sql, values = translated
-        parts.append(f"coalesce(({sql}), FALSE)")
-        params += values
-    return (" AND ".join(parts) or "TRUE"), params, exact
-
-
-def _field_sql(ff: FlowFilter, name: str) -> tuple[str, list[object]] | None:
-    values: tuple[Any, ...] = getattr(ff, name)
-    column = _MEMBER_COLUMNS.get(name)
-    if column is not None:
-        wanted = [v.name if hasattr(v, "name") else v for v in values]
-        return f"{column} IN ({_marks(wanted)})", wanted
-    if name == "drop_reason_desc":
-        reasons = [v.name for v in values]
-        return f"verdict = 'DROPPED' AND drop_reason_desc IN ({_marks(reasons)})", reasons
-    if name in ("source_pod", "destination_pod"):
-        return _pod_sql("src" if name == "source_pod" else "dst", values)
-    if name in ("source_port", "destination_port"):
-        column = "src_port" if name == "source_port" else "dst_port"
-        ports: list[object] = [int(v) for v in values]
-        return f"({column} & 65535) IN ({_marks(ports)})", ports
-    if name == "protocol":
-        names = sorted({p for v in values for p in _PROTOCOLS[v.lower()]})
-        return f"list_has_any(protocols, [{_marks(names)}])", list(names)
-    if name == "reply":
-        wanted = [bool(v) for v in values]
-        known = "(is_reply IS NOT NULL OR verdict = 'DROPPED')"
-        return f"{known} AND coalesce(is_reply, FALSE) IN ({_marks(wanted)})", wanted
-    if name in ("source_ip", "destination_ip") and all(_is_address(v) for v in values):
-        column = "ip_src" if name == "source_ip" else "ip_dst"
-        return f"{column} IN ({_marks(values)})", list(values)
-    return None
-
-
-_MEMBER_COLUMNS = {
-    "verdict": "verdict",
-    "traffic_direction": "traffic_direction",
-    "ip_version": "ip_version",
-    "uuid": "uuid",
-    "source_identity": "src_identity",
-    "destination_identity": "dst_identity",
-    "source_cluster_name": "src_cluster",
-    "destination_cluster_name": "dst_cluster",
-}
-_PROTOCOLS = {
-    "tcp": ("TCP",),
-    "udp": ("UDP",),
-    "sctp": ("SCTP",),
-    "icmpv4": ("ICMPv4",),
-    "icmpv6": ("ICMPv6",),
-    "icmp": ("ICMPv4", "ICMPv6"),
-    "vrrp": ("VRRP",),
-    "igmp": ("IGMP",),
-    "dns": ("dns",),
-    "http": ("http",),
-    "kafka": ("kafka",),
-}
-
-
-def _pod_sql(side: str, values: Sequence[str]) -> tuple[str, list[object]]:
-    """Hubble's ``ns/prefix`` (no ``/``: namespace ``default``; empty part: any)."""
-    alternatives: list[str] = []
-    params: list[object] = []
-    for value in values:
-        parts = value.split("/")
-        namespace, prefix = (parts[0], parts[1]) if len(parts) > 1 else ("default", parts[0])
-        checks = ["TRUE"]
-        if namespace:
-            checks.append(f"{side}_namespace = ?")
-            params.append(namespace)
-        if prefix:
-            checks.append(f"starts_with({side}_pod, ?)")
-            params.append(prefix)
-        alternatives.append("(" + " AND ".join(checks) + ")")
-    not_empty = f"NOT ({side}_namespace = '' AND {side}_pod = '')"
-    return f"{not_empty} AND (" + " OR ".join(alternatives) + ")", params
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return "/" not in text
-
-
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" for _ in values)
-
-
 def _scalar(row: tuple[Any, ...] | None) -> int:
     return int(row[0]) if row is not None and row[0] is not None else 0
-
-
-def _day_of(nanoseconds: int) -> date:
-    return _EPOCH_DAY + timedelta(days=nanoseconds // NANOS_PER_DAY)
 
 
 def _nanos(period: timedelta) -> int:

@@ -1,0 +1,235 @@
+"""The flow store's schema: the DuckDB DDL, the Arrow schema, and ``Flow`` -> Arrow rows.
+
+``flow_table`` turns a batch of flows into one Arrow table of ``ARROW_SCHEMA`` (one row per
+flow, its canonical protojson in ``raw``), dropping flows whose dedup key it has already
+seen. Used by :mod:`netwarden.flows.duckdb_store`; see ``docs/design/flows.md``
+("Storage", "Schema").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from netwarden.flows.store import NANOS_PER_DAY, canonical_json, dedup_key, flow_cluster
+from netwarden.model.flow import Flow, FlowEndpoint, IPVersion, Policy, enum_name
+
+_EPOCH_DAY = date(1970, 1, 1)
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS flows (
+    day DATE NOT NULL,               -- UTC day of time_ns (of ingestion when the flow has none)
+    time_ns BIGINT,                  -- nanoseconds since the epoch; NULL: the flow had no time
+    seq BIGINT NOT NULL,             -- ingestion order
+    key VARCHAR NOT NULL,            -- dedup key: uuid, else sha256: of the raw JSON
+    uuid VARCHAR NOT NULL,
+    cluster VARCHAR NOT NULL,        -- the observing cluster (retention is per cluster)
+    node_name VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL,
+    drop_reason_desc VARCHAR NOT NULL,
+    traffic_direction VARCHAR NOT NULL,
+    ip_src VARCHAR,
+    ip_dst VARCHAR,
+    ip_version VARCHAR NOT NULL,
+    l4_protocol VARCHAR NOT NULL,    -- TCP, UDP, ICMPv4, ... or ''
+    protocols VARCHAR[] NOT NULL,    -- every L4 header present, plus dns/http/kafka
+    src_port BIGINT,                 -- TCP, else UDP, else SCTP; NULL otherwise
+    dst_port BIGINT,
+    tcp_flags VARCHAR[],             -- names of the flags set; NULL: no flags object
+    src_cluster VARCHAR NOT NULL,
+    src_namespace VARCHAR NOT NULL,
+    src_pod VARCHAR NOT NULL,
+    src_labels VARCHAR[] NOT NULL,
+    src_identity BIGINT NOT NULL,
+    src_workload VARCHAR NOT NULL,
+    dst_cluster VARCHAR NOT NULL,
+    dst_namespace VARCHAR NOT NULL,
+    dst_pod VARCHAR NOT NULL,
+    dst_labels VARCHAR[] NOT NULL,
+    dst_identity BIGINT NOT NULL,
+    dst_workload VARCHAR NOT NULL,
+    l7_type VARCHAR,
+    dns_query VARCHAR,
+    http_method VARCHAR,
+    http_url VARCHAR,
+    http_code INTEGER,
+    egress_allowed_by VARCHAR[] NOT NULL,   -- kind/namespace/name
+    ingress_allowed_by VARCHAR[] NOT NULL,
+    egress_denied_by VARCHAR[] NOT NULL,
+    ingress_denied_by VARCHAR[] NOT NULL,
+    is_reply BOOLEAN,
+    summary VARCHAR NOT NULL,
+    raw VARCHAR NOT NULL             -- the flow's protojson, replayed by query()
+);
+CREATE TABLE IF NOT EXISTS flow_rollup_minute (
+    minute BIGINT NOT NULL,          -- minutes since the epoch
+    cluster VARCHAR NOT NULL,
+    src_namespace VARCHAR NOT NULL,
+    src_workload VARCHAR NOT NULL,
+    dst_namespace VARCHAR NOT NULL,
+    dst_workload VARCHAR NOT NULL,
+    dst_port BIGINT NOT NULL,        -- 0 without ports
+    protocol VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL,
+    flows BIGINT NOT NULL,
+    PRIMARY KEY (minute, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
+                 dst_port, protocol, verdict)
+);
+"""
+
+ARROW_SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("time_ns", pa.int64()),
+        ("seq", pa.int64()),
+        ("key", pa.string()),
+        ("uuid", pa.string()),
+        ("cluster", pa.string()),
+        ("node_name", pa.string()),
+        ("verdict", pa.string()),
+        ("drop_reason_desc", pa.string()),
+        ("traffic_direction", pa.string()),
+        ("ip_src", pa.string()),
+        ("ip_dst", pa.string()),
+        ("ip_version", pa.string()),
+        ("l4_protocol", pa.string()),
+        ("protocols", pa.list_(pa.string())),
+        ("src_port", pa.int64()),
+        ("dst_port", pa.int64()),
+        ("tcp_flags", pa.list_(pa.string())),
+        ("src_cluster", pa.string()),
+        ("src_namespace", pa.string()),
+        ("src_pod", pa.string()),
+        ("src_labels", pa.list_(pa.string())),
+        ("src_identity", pa.int64()),
+        ("src_workload", pa.string()),
+        ("dst_cluster", pa.string()),
+        ("dst_namespace", pa.string()),
+        ("dst_pod", pa.string()),
+        ("dst_labels", pa.list_(pa.string())),
+        ("dst_identity", pa.int64()),
+        ("dst_workload", pa.string()),
+        ("l7_type", pa.string()),
+        ("dns_query", pa.string()),
+        ("http_method", pa.string()),
+        ("http_url", pa.string()),
+        ("http_code", pa.int32()),
+        ("egress_allowed_by", pa.list_(pa.string())),
+        ("ingress_allowed_by", pa.list_(pa.string())),
+        ("egress_denied_by", pa.list_(pa.string())),
+        ("ingress_denied_by", pa.list_(pa.string())),
+        ("is_reply", pa.bool_()),
+        ("summary", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
+COLUMNS = tuple(ARROW_SCHEMA.names)
+
+
+def day_of(nanoseconds: int) -> date:
+    """The UTC day of a time in nanoseconds since the epoch (the ``day`` column)."""
+    return _EPOCH_DAY + timedelta(days=nanoseconds // NANOS_PER_DAY)
+
+
+def flow_table(
+    flows: Sequence[Flow],
+    cluster: str | None,
+    now: int,
+    first_seq: int,
+    seen: set[str] | None = None,
+) -> Any:
+    """The Arrow table (``ARROW_SCHEMA``) of a batch, minus flows whose key is in ``seen``
+    (which it extends): a batch never holds the same flow twice."""
+    seen = set() if seen is None else seen
+    rows: list[tuple[object, ...]] = []
+    now_day = now // NANOS_PER_DAY
+    for flow in flows:
+        raw = canonical_json(flow)
+        key = dedup_key(flow, raw)
+        if key in seen:
+            continue
+        seen.add(key)
+        rows.append(_row(flow, raw, key, cluster, now_day, first_seq + len(rows)))
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
+    arrays = [pa.array(values, type=ARROW_SCHEMA.field(i).type) for i, values in enumerate(columns)]
+    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def _row(
+    flow: Flow, raw: str, key: str, cluster: str | None, now_day: int, seq: int
+) -> tuple[object, ...]:
+    ip, l4, l7, src, dst = flow.IP, flow.l4, flow.l7, flow.source, flow.destination
+    time = flow.time
+    day = _EPOCH_DAY + timedelta(days=time // NANOS_PER_DAY if time is not None else now_day)
+    protocols: list[str] = []
+    l4_protocol = ""
+    ports: tuple[int, int] | None = None
+    flags: list[str] | None = None
+    if l4 is not None:
+        protocols = [name for name in _L4 if getattr(l4, name) is not None]
+        l4_protocol = protocols[0] if protocols else ""
+        ports = l4.ports
+        if l4.TCP is not None and l4.TCP.flags is not None:
+            tcp_flags = l4.TCP.flags
+            flags = [name for name in _FLAGS if getattr(tcp_flags, name)]
+    dns = http = None
+    if l7 is not None:
+        protocols += [name for name in ("dns", "http", "kafka") if getattr(l7, name) is not None]
+        dns, http = l7.dns, l7.http
+    return (
+        day,
+        time,
+        seq,
+        key,
+        flow.uuid,
+        cluster if cluster is not None else flow_cluster(flow),
+        flow.node_name,
+        enum_name(flow.verdict),
+        enum_name(flow.drop_reason_desc),
+        enum_name(flow.traffic_direction),
+        ip.source if ip is not None else None,
+        ip.destination if ip is not None else None,
+        enum_name(ip.ipVersion) if ip is not None else IPVersion.IP_NOT_USED.name,
+        l4_protocol,
+        protocols,
+        ports[0] if ports is not None else None,
+        ports[1] if ports is not None else None,
+        flags,
+        *_endpoint(src),
+        *_endpoint(dst),
+        enum_name(l7.type) if l7 is not None else None,
+        dns.query if dns is not None else None,
+        http.method if http is not None else None,
+        http.url if http is not None else None,
+        http.code if http is not None else None,
+        _policies(flow.egress_allowed_by),
+        _policies(flow.ingress_allowed_by),
+        _policies(flow.egress_denied_by),
+        _policies(flow.ingress_denied_by),
+        flow.is_reply,
+        flow.Summary,
+        raw,
+    )
+
+
+_L4 = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")
+_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
+
+
+def _endpoint(endpoint: FlowEndpoint) -> tuple[object, ...]:
+    workload = endpoint.workloads[0].name if endpoint.workloads else ""
+    return (
+        endpoint.cluster_name,
+        endpoint.namespace,
+        endpoint.pod_name,
+        list(endpoint.labels),
+        endpoint.identity,
+        workload,
+    )
+
+
+def _policies(policies: tuple[Policy, ...]) -> list[str]:
+    return [f"{p.kind}/{p.namespace}/{p.name}" for p in policies]
