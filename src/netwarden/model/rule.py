@@ -312,7 +312,3 @@ class NormalizedPolicy:
     raw: object = None
     # The line of every field of ``raw`` (set by the loader), for located lint findings.
     source: SourceMap | None = field(default=None, compare=False, repr=False)
-
-    def is_selecting_kind(self, kind: EndpointKind) -> bool:
-        subjects = [r.subject for r in self.rules] + [i.subject for i in self.isolations]
-        return any(kind in s.kinds for s in subjects)

@@ -59,10 +59,6 @@ def _key(key: str, transform: str) -> str:
     return key
 
 
-def cilium_selector_keys(selector: LabelSelector) -> frozenset[str]:
-    return selector.keys()
-
-
 def parse_protocol(cur: Cursor, default: Protocol, allow_any: bool) -> Protocol:
     text = cur.string()
     if text is None:
