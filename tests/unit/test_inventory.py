@@ -384,3 +384,17 @@ def test_bad_inventory_values_are_errors() -> None:
         "status.addresses[0].address",
         "status.podIP",
     ]
+
+
+def test_documents_that_are_not_kubernetes_objects_are_skipped_with_a_note() -> None:
+    from netwarden.model.diagnostics import Severity
+    from netwarden.sources.loader import load_text
+
+    inp = load_text(
+        "replicaCount: 3\nimage: {tag: v1}\n---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n"
+    )
+    assert not inp.errors
+    notes = [d for d in inp.diagnostics if d.code == "skipped-kind"]
+    assert notes and notes[0].severity is Severity.INFO and notes[0].location.document == 0
+    assert "x" in inp.clusters["default"].namespaces

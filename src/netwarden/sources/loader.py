@@ -151,6 +151,11 @@ def load_documents_into(result: PolicyInput, docs: list[SourceDoc], cluster: str
         if not cur.is_map("a Kubernetes object"):
             continue
         kind = cur.get("kind").string()
+        if not kind and not cur.has("apiVersion"):
+            # Not a Kubernetes object (a Helm values file, say): skip it, as other kinds.
+            note = "not a Kubernetes object (no apiVersion or kind); skipped"
+            cur.diagnostics.append(Diagnostic("skipped-kind", Severity.INFO, note, cur.location))
+            continue
         if not kind:
             cur.get("kind").error("kind is required")
             continue
