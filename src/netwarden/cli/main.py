@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import offline
+from netwarden.cli import flows, offline
 
 app = typer.Typer(
     name="netwarden",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 offline.register(app)
+flows.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
