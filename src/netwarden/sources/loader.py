@@ -236,18 +236,23 @@ def finalize(result: PolicyInput) -> None:
     for inv in result.clusters.values():
         latest = {(p.namespace, p.name): p for p in inv.pods}
         node_labels_of = {n.name: n.labels for n in inv.nodes}
+        ns_labels_of: dict[str, Labels] = {}  # one Labels value per namespace
         pods = []
         for pod in latest.values():
             ns = pod.namespace or "default"
-            ns_labels = inv.namespaces.get(ns) or {K8S_NAMESPACE_NAME_LABEL: ns}
-            node_labels = node_labels_of.get(pod.node_name, Labels())
+            ns_labels = ns_labels_of.get(ns)
+            if ns_labels is None:
+                ns_labels = Labels(inv.namespaces.get(ns) or {K8S_NAMESPACE_NAME_LABEL: ns})
+                ns_labels_of[ns] = ns_labels
+            labels = pod.labels
             if pod.kind is EndpointKind.HOST:
-                pod = dataclasses.replace(
-                    pod, labels=node_labels, namespace_labels=Labels(ns_labels)
+                labels = node_labels_of.get(pod.node_name, Labels())
+            is_apiserver = pod.ip in inv.apiserver_ips
+            pods.append(
+                dataclasses.replace(
+                    pod, labels=labels, namespace_labels=ns_labels, is_apiserver=is_apiserver
                 )
-            else:
-                pod = dataclasses.replace(pod, namespace_labels=Labels(ns_labels))
-            pods.append(dataclasses.replace(pod, is_apiserver=pod.ip in inv.apiserver_ips))
+            )
         inv.pods = pods
         inv.nodes = [
             dataclasses.replace(n, is_apiserver=n.ip in inv.apiserver_ips) for n in inv.nodes
