@@ -58,6 +58,7 @@ from netwarden.model.rule import (
     Rule,
     SelectorPeer,
 )
+from netwarden.sources.gcpause import no_cycle_collection
 
 _ENFORCED = frozenset({EndpointKind.POD, EndpointKind.HOST})
 
@@ -70,7 +71,8 @@ class CompiledEngine:
         self.generation = 0
         self._outcomes = Outcomes()
         self._allowed_cache: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
-        self._set_policies(world.policies)
+        with no_cycle_collection():
+            self._set_policies(world.policies)
 
     # ---- construction and updates -----------------------------------------
 
@@ -174,6 +176,10 @@ class CompiledEngine:
 
     def compile_all(self) -> int:
         """Build every table of every pod and node class; returns how many."""
+        with no_cycle_collection():
+            return self._compile_all()
+
+    def _compile_all(self) -> int:
         count = 0
         for cls in list(self.classes.classes):
             if cls.kind in _ENFORCED and not cls.key.local:

@@ -20,6 +20,7 @@ from netwarden.engine.tables import PROTOCOLS, BoolArray, IntArray, SubjectTable
 from netwarden.model.endpoint import Endpoint, EndpointKind
 from netwarden.model.ports import MAX_PORT
 from netwarden.model.rule import Direction
+from netwarden.sources.gcpause import no_cycle_collection
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -90,7 +91,13 @@ class ConnectivityMap:
 
 
 def connectivity_map(engine: CompiledEngine, pods: Sequence[Endpoint]) -> ConnectivityMap:
-    """Allowed ports of every ordered pair of pods (host-networked pods excluded).
+    """Allowed ports of every ordered pair of pods (host-networked pods excluded)."""
+    with no_cycle_collection():
+        return _connectivity_map(engine, pods)
+
+
+def _connectivity_map(engine: CompiledEngine, pods: Sequence[Endpoint]) -> ConnectivityMap:
+    """The map, computed per class pair.
 
     Every (table, row group) has an allowed-port *profile*; few distinct
     profiles exist, so each pair of (egress profile, ingress profile) is

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from netwarden.model.labels import Labels
 from netwarden.model.rule import NormalizedPolicy
 from netwarden.sources.admin import ANP, BANP, CLUSTER_NP, parse_admin_policy
 from netwarden.sources.cilium import CCNP, CNP, parse_cilium_policy
+from netwarden.sources.gcpause import no_cycle_collection
 from netwarden.sources.inventory import (
     parse_apiserver_ips,
     parse_cilium_config,
@@ -75,22 +74,9 @@ def manifest_files(path: Path) -> list[Path]:
     return [path]
 
 
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Parsing allocates millions of acyclic containers: the cyclic garbage collector
-    would only re-scan them (15-50% of load time, more in a process with a big heap)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_inputs(args: Iterable[str]) -> PolicyInput:
     """Load ``-f`` arguments (files, directories, ``cluster=path``)."""
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _load_inputs(args)
 
 
@@ -115,7 +101,7 @@ def _load_inputs(args: Iterable[str]) -> PolicyInput:
 
 
 def load_text(text: str, file: str = "<input>", cluster: str | None = None) -> PolicyInput:
-    with _no_cycle_collection():
+    with no_cycle_collection():
         return _load_text(text, file, cluster)
 
 
