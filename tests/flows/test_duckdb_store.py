@@ -385,6 +385,77 @@ def test_count_by_matches_the_raw_flows(store: DuckDBFlowStore, flows: list[Flow
     assert store.count_by(["minute"], since=T0, until=T0)[0].key == {"minute": minute}
     with pytest.raises(ValueError):
         store.count_by(["raw"])
+    with pytest.raises(ValueError):
+        store.count_by(["minute"], resolution="hour")  # the hour rollup has "hour"
+    with pytest.raises(ValueError):
+        store.count_by([], resolution="day")  # type: ignore[arg-type]
+
+
+EDGE = ["cluster", "src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
+EDGE += ["protocol", "verdict"]
+L4_NAMES = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")  # first present: protocol
+
+
+def _edge_counts(flows: list[Flow]) -> Counter[tuple[Any, ...]]:
+    def edge(f: Flow) -> tuple[Any, ...]:
+        src, dst = f.source, f.destination
+        ports = f.l4.ports if f.l4 is not None else None
+        l4 = next((p for p in L4_NAMES if f.l4 is not None and getattr(f.l4, p) is not None), "")
+        return (
+            flow_cluster(f),
+            src.namespace,
+            src.workloads[0].name if src.workloads else "",
+            dst.namespace,
+            dst.workloads[0].name if dst.workloads else "",
+            ports[1] if ports is not None else 0,
+            l4,
+            enum_name(f.verdict),
+        )
+
+    return Counter(edge(f) for f in flows)
+
+
+def test_hour_totals_equal_minute_totals_equal_raw_counts() -> None:
+    # The samples spread over ~6 hours (7 minutes apart), appended in two overlapping
+    # batches: the duplicates are counted in neither rollup.
+    flows = [
+        replace(f, uuid=f"h-{i}", time=T0 + i * 7 * 60 * 10**9)
+        for i, f in enumerate([*SAMPLES, POLICY_FLOW])
+    ]
+    store = DuckDBFlowStore(chunk_rows=7)
+    half = len(flows) // 2
+    store.append(flows[: half + 5])
+    assert store.append(flows[half:]).stored == len(flows) - half - 5
+    expected = dict(_edge_counts(flows))
+    for resolution in ("minute", "hour"):
+        got = store.count_by(EDGE, resolution=resolution)  # type: ignore[arg-type]
+        assert {tuple(g.key.values()): g.flows for g in got} == expected, resolution
+    assert sum(expected.values()) == len(flows) == store.count()
+    minutes = store.count_by(["minute"])
+    hours = store.count_by(["hour"], resolution="hour")
+    per_hour = Counter[Any]()
+    for g in minutes:
+        per_hour[int(g.key["minute"] or 0) // 60] += g.flows
+    assert {g.key["hour"]: g.flows for g in hours} == dict(per_hour)
+    assert len(hours) >= 5
+    assert Counter((f.time or 0) // (3600 * 10**9) for f in flows) == per_hour
+    # Time bounds select whole hours.
+    first_hour = min(per_hour)
+    inside = store.count_by([], since=first_hour * 3600 * 10**9 + 1, resolution="hour")
+    assert inside[0].flows == len(flows)
+
+
+def test_hour_rollup_is_backfilled_in_a_file_that_had_none(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with DuckDBFlowStore(path) as store:
+        store.append(SAMPLES)
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE flow_rollup_hour")  # as written before the hour rollup existed
+    con.close()
+    with DuckDBFlowStore(path) as store:
+        assert store.count_by([], resolution="hour")[0].flows == len(SAMPLES)
+    with DuckDBFlowStore(path) as store:  # filled once, not again
+        assert store.count_by([], resolution="hour")[0].flows == len(SAMPLES)
 
 
 # --- retention ------------------------------------------------------------------------------
@@ -410,10 +481,42 @@ def test_retention_drops_whole_days_per_cluster() -> None:
     assert sorted(day for cluster, day in kept if cluster == "long") == list(range(3, 10))
     assert result.flows_deleted == 20 * (8 + 3) and len(result.days_deleted) == 11
     assert store.enforce_retention(now).flows_deleted == 0  # idempotent
-    # Rollups outlive raw flows (90 days by default).
+    # Rollups outlive raw flows (minutes 30 days, hours 365 days by default).
     assert sum(g.flows for g in store.count_by([])) == 400
     assert store.enforce_retention(base + 100 * DAY).rollup_rows_deleted > 0
     assert store.count_by([]) == []
+    assert store.count_by([], resolution="hour")[0].flows == 400
+
+
+def test_retention_drops_raw_flows_then_minute_rollups_then_hour_rollups() -> None:
+    store = DuckDBFlowStore()  # the defaults: raw 7 days, minutes 30 days, hours 365 days
+    policy = store.retention
+    assert policy.default < policy.minute_rollups < policy.hour_rollups
+    base = (T0 // DAY) * DAY
+    store.append(replicate(SAMPLES, 500, "r", start=base + 3600 * 10**9))
+
+    def totals() -> tuple[int, int, int]:
+        minute = sum(g.flows for g in store.count_by([]))
+        hour = sum(g.flows for g in store.count_by([], resolution="hour"))
+        return store.count(), minute, hour
+
+    assert totals() == (500, 500, 500)
+    result = store.enforce_retention(base + 8 * DAY)  # raw flows expire first
+    assert totals() == (0, 500, 500) and result.flows_deleted == 500
+    assert (result.rollup_rows_deleted, result.hour_rollup_rows_deleted) == (0, 0)
+    result = store.enforce_retention(base + 31 * DAY)  # then the minutes
+    assert totals() == (0, 0, 500)
+    assert result.rollup_rows_deleted > 0 and result.hour_rollup_rows_deleted == 0
+    result = store.enforce_retention(base + 366 * DAY)  # then the hours
+    assert totals() == (0, 0, 0) and result.hour_rollup_rows_deleted > 0
+    # Each period is its own setting.
+    custom = RetentionPolicy(minute_rollups=timedelta(days=2), hour_rollups=timedelta(days=3))
+    store = DuckDBFlowStore(retention=custom)
+    store.append(replicate(SAMPLES, 50, "c", start=base + 3600 * 10**9))
+    store.enforce_retention(base + 3 * DAY)
+    assert totals() == (50, 0, 50)
+    store.enforce_retention(base + 4 * DAY)
+    assert totals() == (50, 0, 0)
 
 
 def test_retention_does_not_block_appends(tmp_path: Path) -> None:
@@ -500,6 +603,7 @@ def test_acknowledged_batches_survive_sigkill_and_partial_ones_vanish(tmp_path: 
     ).fetchall()
     stored = {int(batch[1:]): (count, distinct) for batch, count, distinct in rows}
     rollup = con.execute("SELECT sum(flows) FROM flow_rollup_minute").fetchone()
+    hour_rollup = con.execute("SELECT sum(flows) FROM flow_rollup_hour").fetchone()
     con.close()
     for batch in acked:
         assert stored.get(batch) == (size, size), f"acknowledged batch {batch} lost"
@@ -507,6 +611,7 @@ def test_acknowledged_batches_survive_sigkill_and_partial_ones_vanish(tmp_path: 
         assert counts == (size, size), f"batch {batch} partially visible"
     assert set(stored) - acked <= {max(acked) + 1}  # at most the one in flight at the kill
     assert rollup is not None and rollup[0] == size * len(stored)
+    assert hour_rollup is not None and hour_rollup[0] == size * len(stored)
     # The store opens the recovered file and carries on.
     with DuckDBFlowStore(db) as store:
         assert store.count() == size * len(stored)

@@ -1,7 +1,9 @@
-"""The embedded flow store: DuckDB, one columnar table of flows plus per-minute rollups.
+"""The embedded flow store: DuckDB, one columnar table of flows plus per-minute and per-hour
+rollups.
 
 - ``append(flows)`` turns the batch into Arrow tables (``chunk_rows`` rows each, 50,000 by
-  default) and inserts them in one transaction together with the rollup increments: an
+  default) and inserts them in one transaction together with the rollup increments (per
+  minute, and the same increments summed per hour): an
   anti-join on ``(day, key)`` keeps a flow already stored (same uuid, or same content hash
   when it has none) from being stored or counted twice. When ``append`` returns, the
   transaction is committed (DuckDB's write-ahead log), so an acknowledged batch survives a
@@ -10,8 +12,10 @@
   namespace/pod prefix, cluster, identity, port, protocol, IP version, reply, uuid, exact
   IPs) and applies the full :class:`FlowFilter` semantics to the candidates rebuilt from
   the stored protojson, so results equal ``filter_flows`` over the same flows.
-- ``enforce_retention(now)`` deletes whole days per cluster and old rollup minutes in short
-  transactions of their own, without the lock appends take: inserts are never blocked.
+- ``count_by(group, resolution="minute"|"hour")`` sums one of the two rollups.
+- ``enforce_retention(now)`` deletes whole days per cluster, old rollup minutes and old
+  rollup hours (each with its own period) in short transactions of their own, without the
+  lock appends take: inserts are never blocked.
 
 The schema and the ``Flow`` -> Arrow conversion live in :mod:`netwarden.flows.flow_columns`,
 the filter push-down in :mod:`netwarden.flows.store_sql`; their public names are re-exported
@@ -43,11 +47,14 @@ from netwarden.flows.flow_columns import (
 )
 from netwarden.flows.flowjson import flow_from_json
 from netwarden.flows.store import (
+    HOUR_ROLLUP_DIMENSIONS,
+    NANOS_PER_HOUR,
     NANOS_PER_MINUTE,
     ROLLUP_DIMENSIONS,
     AppendResult,
     GroupCount,
     Order,
+    Resolution,
     RetentionPolicy,
     RetentionResult,
 )
@@ -75,15 +82,40 @@ SELECT b.* FROM _batch b
 ANTI JOIN (SELECT day, key FROM flows WHERE day BETWEEN ? AND ?) f
     ON f.day = b.day AND f.key = b.key
 """
-_INSERT_ROLLUP = f"""
-INSERT INTO flow_rollup_minute
+# The per-minute increments of the rows just inserted (selected by their seq range).
+_INCREMENTS = f"""
 SELECT coalesce(time_ns, ?) // {NANOS_PER_MINUTE} AS minute, cluster, src_namespace,
        src_workload, dst_namespace, dst_workload, coalesce(dst_port, 0) AS dst_port,
        l4_protocol AS protocol, verdict, count(*) AS flows
 FROM flows WHERE seq >= ? AND seq < ?
 GROUP BY ALL
+"""
+_INSERT_ROLLUP = f"""
+INSERT INTO flow_rollup_minute
+{_INCREMENTS}
 ON CONFLICT DO UPDATE SET flows = flow_rollup_minute.flows + excluded.flows
 """
+# The same increments summed per hour (floor(minute / 60) is the hour of the time).
+_TO_HOURS = """
+SELECT minute // 60 AS hour, cluster, src_namespace, src_workload, dst_namespace,
+       dst_workload, dst_port, protocol, verdict, sum(flows) AS flows
+FROM ({source}) {where}
+GROUP BY ALL
+"""
+_INSERT_HOUR_ROLLUP = f"""
+INSERT INTO flow_rollup_hour
+{_TO_HOURS.format(source=_INCREMENTS, where="")}
+ON CONFLICT DO UPDATE SET flows = flow_rollup_hour.flows + excluded.flows
+"""
+# A file written before the per-hour rollup existed: fill it once from the minutes.
+_BACKFILL_HOUR_ROLLUP = "INSERT INTO flow_rollup_hour " + _TO_HOURS.format(
+    source="SELECT * FROM flow_rollup_minute",
+    where="WHERE NOT EXISTS (SELECT 1 FROM flow_rollup_hour)",
+)
+_ROLLUPS: dict[str, tuple[str, tuple[str, ...], int]] = {
+    "minute": ("flow_rollup_minute", ROLLUP_DIMENSIONS, NANOS_PER_MINUTE),
+    "hour": ("flow_rollup_hour", HOUR_ROLLUP_DIMENSIONS, NANOS_PER_HOUR),
+}
 
 
 class DuckDBFlowStore:
@@ -108,6 +140,7 @@ class DuckDBFlowStore:
         self.chunk_rows = chunk_rows
         self._db = duckdb.connect(self.path)
         self._db.execute(SCHEMA_SQL)
+        self._db.execute(_BACKFILL_HOUR_ROLLUP)
         self._append_lock = threading.Lock()
         row = self._db.execute("SELECT coalesce(max(seq), -1) + 1 FROM flows").fetchall()[0]
         self._next_seq = int(row[0]) if row else 0
@@ -176,6 +209,7 @@ class DuckDBFlowStore:
         inserted = _scalar(row.fetchall()[0])
         if inserted:
             con.execute(_INSERT_ROLLUP, [now, first, end]).fetchall()
+            con.execute(_INSERT_HOUR_ROLLUP, [now, first, end]).fetchall()
         return inserted
 
     # --- queries -----------------------------------------------------------------------
@@ -245,25 +279,30 @@ class DuckDBFlowStore:
         since: int | None = None,
         until: int | None = None,
         clusters: Sequence[str] = (),
+        resolution: Resolution = "minute",
     ) -> list[GroupCount]:
-        """Rollup counts grouped by ``group`` (a subset of ``ROLLUP_DIMENSIONS``), largest
-        first; ``since``/``until`` (ns) select whole minutes."""
-        unknown = [g for g in group if g not in ROLLUP_DIMENSIONS]
+        """Rollup counts grouped by ``group``, largest first, from the per-minute rollup
+        (``group`` a subset of ``ROLLUP_DIMENSIONS``) or the per-hour one (a subset of
+        ``HOUR_ROLLUP_DIMENSIONS``); ``since``/``until`` (ns) select whole minutes (hours)."""
+        if resolution not in _ROLLUPS:
+            raise ValueError(f"resolution must be 'minute' or 'hour', not {resolution!r}")
+        table, dimensions, unit = _ROLLUPS[resolution]
+        unknown = [g for g in group if g not in dimensions]
         if unknown or len(set(group)) != len(group):
-            raise ValueError(f"group by {list(group)}: dimensions are {ROLLUP_DIMENSIONS}")
+            raise ValueError(f"group by {list(group)}: dimensions are {dimensions}")
         clauses, params = ["TRUE"], list[object]()
         if since is not None:
-            clauses.append("minute >= ?")
-            params.append(since // NANOS_PER_MINUTE)
+            clauses.append(f"{resolution} >= ?")
+            params.append(since // unit)
         if until is not None:
-            clauses.append("minute <= ?")
-            params.append(until // NANOS_PER_MINUTE)
+            clauses.append(f"{resolution} <= ?")
+            params.append(until // unit)
         if clusters:
             clauses.append(f"cluster IN ({marks(clusters)})")
             params.extend(clusters)
         keys = ", ".join(group)
         select = f"{keys}, sum(flows)" if group else "sum(flows)"
-        sql = f"SELECT {select} FROM flow_rollup_minute WHERE {' AND '.join(clauses)}"
+        sql = f"SELECT {select} FROM {table} WHERE {' AND '.join(clauses)}"
         if group:
             sql += f" GROUP BY {keys} ORDER BY sum(flows) DESC, {keys}"
         with self._db.cursor() as con:
@@ -278,7 +317,8 @@ class DuckDBFlowStore:
 
     def enforce_retention(self, now: int) -> RetentionResult:
         """Delete each cluster's days that ended more than its period before ``now`` (ns),
-        and rollup minutes older than the rollup period. Takes no append lock."""
+        rollup minutes older than the minute-rollup period and rollup hours older than the
+        hour-rollup period. Takes no append lock."""
         deleted_days: list[tuple[str, str]] = []
         flows_deleted = 0
         with self._db.cursor() as con:
@@ -296,11 +336,15 @@ class DuckDBFlowStore:
                 con.execute(
                     "DELETE FROM flows WHERE cluster = ? AND day < ?", [cluster, cutoff]
                 ).fetchall()
-            rollup_cutoff = (now - _nanos(self.retention.rollups)) // NANOS_PER_MINUTE
-            row = con.execute(
-                "DELETE FROM flow_rollup_minute WHERE minute < ? RETURNING 1", [rollup_cutoff]
+            minute_cutoff = (now - _nanos(self.retention.minute_rollups)) // NANOS_PER_MINUTE
+            minutes = con.execute(
+                "DELETE FROM flow_rollup_minute WHERE minute < ? RETURNING 1", [minute_cutoff]
             ).fetchall()
-        return RetentionResult(flows_deleted, tuple(deleted_days), len(row))
+            hour_cutoff = (now - _nanos(self.retention.hour_rollups)) // NANOS_PER_HOUR
+            hours = con.execute(
+                "DELETE FROM flow_rollup_hour WHERE hour < ? RETURNING 1", [hour_cutoff]
+            ).fetchall()
+        return RetentionResult(flows_deleted, tuple(deleted_days), len(minutes), len(hours))
 
 
 def _scalar(row: tuple[Any, ...] | None) -> int:

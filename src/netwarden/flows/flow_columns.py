@@ -78,6 +78,20 @@ CREATE TABLE IF NOT EXISTS flow_rollup_minute (
     PRIMARY KEY (minute, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
                  dst_port, protocol, verdict)
 );
+CREATE TABLE IF NOT EXISTS flow_rollup_hour (
+    hour BIGINT NOT NULL,            -- hours since the epoch; the sums of flow_rollup_minute
+    cluster VARCHAR NOT NULL,
+    src_namespace VARCHAR NOT NULL,
+    src_workload VARCHAR NOT NULL,
+    dst_namespace VARCHAR NOT NULL,
+    dst_workload VARCHAR NOT NULL,
+    dst_port BIGINT NOT NULL,
+    protocol VARCHAR NOT NULL,
+    verdict VARCHAR NOT NULL,
+    flows BIGINT NOT NULL,
+    PRIMARY KEY (hour, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
+                 dst_port, protocol, verdict)
+);
 """
 
 ARROW_SCHEMA = pa.schema(

@@ -2,8 +2,9 @@
 
 A store keeps decoded flows (``model.flow.Flow``) in columns, answers ``hubble observe``
 style queries with exactly :func:`netwarden.flows.filters.filter_flows` semantics, keeps
-per-minute rollups of workload-to-workload edges, and drops whole days of raw flows
-older than a per-cluster retention period. ``DuckDBFlowStore`` (embedded, the default)
+per-minute and per-hour rollups of workload-to-workload edges, and drops whole days of raw
+flows older than a per-cluster retention period (rollups are kept longer: minutes 30 days,
+hours 365 days by default). ``DuckDBFlowStore`` (embedded, the default)
 implements it; a ClickHouse backend will implement the same protocol over the same
 schema. See ``docs/design/flows.md`` ("Storage").
 """
@@ -22,13 +23,16 @@ from netwarden.flows.flowencode import flow_to_json
 from netwarden.model.flow import Flow
 
 DEFAULT_RETENTION = timedelta(days=7)
-DEFAULT_ROLLUP_RETENTION = timedelta(days=90)
+DEFAULT_MINUTE_ROLLUP_RETENTION = timedelta(days=30)
+DEFAULT_HOUR_ROLLUP_RETENTION = timedelta(days=365)
 DEFAULT_CLUSTER = "default"
 CLUSTER_LABEL = "k8s:io.cilium.k8s.policy.cluster="
 NANOS_PER_DAY = 86_400 * 1_000_000_000
 NANOS_PER_MINUTE = 60 * 1_000_000_000
+NANOS_PER_HOUR = 60 * NANOS_PER_MINUTE
 
 Order = Literal["asc", "desc"]
+Resolution = Literal["minute", "hour"]
 
 # The dimensions of the per-minute rollup, in key order; ``count_by`` groups by any subset.
 ROLLUP_DIMENSIONS = (
@@ -42,15 +46,19 @@ ROLLUP_DIMENSIONS = (
     "protocol",
     "verdict",
 )
+# The per-hour rollup has the same dimensions with ``hour`` (hours since the epoch) first.
+HOUR_ROLLUP_DIMENSIONS = ("hour", *ROLLUP_DIMENSIONS[1:])
 
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """How long raw flows are kept, per cluster (default 7 days), and how long rollups are."""
+    """How long raw flows are kept, per cluster (default 7 days), and how long the
+    per-minute (default 30 days) and per-hour (default 365 days) rollups are."""
 
     default: timedelta = DEFAULT_RETENTION
     per_cluster: Mapping[str, timedelta] = field(default_factory=dict)
-    rollups: timedelta = DEFAULT_ROLLUP_RETENTION
+    minute_rollups: timedelta = DEFAULT_MINUTE_ROLLUP_RETENTION
+    hour_rollups: timedelta = DEFAULT_HOUR_ROLLUP_RETENTION
 
     def period(self, cluster: str) -> timedelta:
         return self.per_cluster.get(cluster, self.default)
@@ -70,11 +78,13 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
-    """What ``enforce_retention`` deleted: raw flows by (cluster, day) and rollup rows."""
+    """What ``enforce_retention`` deleted: raw flows by (cluster, day), per-minute rollup
+    rows (``rollup_rows_deleted``) and per-hour rollup rows."""
 
     flows_deleted: int
     days_deleted: tuple[tuple[str, str], ...]
     rollup_rows_deleted: int
+    hour_rollup_rows_deleted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +126,14 @@ class FlowStore(Protocol):
         since: int | None = None,
         until: int | None = None,
         clusters: Sequence[str] = (),
+        resolution: Resolution = "minute",
     ) -> list[GroupCount]:
-        """Flow counts from the rollups, grouped by some of ``ROLLUP_DIMENSIONS``."""
+        """Flow counts from the per-minute (or per-hour) rollup, grouped by some of
+        ``ROLLUP_DIMENSIONS`` (``HOUR_ROLLUP_DIMENSIONS``)."""
         ...
 
     def enforce_retention(self, now: int) -> RetentionResult:
-        """Delete the whole days (and rollup minutes) older than their retention period."""
+        """Delete the whole days (and rollup minutes, hours) older than their retention period."""
         ...
 
     def close(self) -> None: ...
