@@ -25,13 +25,14 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock hatch_build.py $(PROTOS) $(GENERAT
 $(GENERATED):
 	@: made by the sync above
 
-## demo: the main job so far: verdicts, a trace and the connectivity matrix on the example cluster
+## demo: the main job so far: verdicts, a trace, connectivity, lint and dropped flows explained on the example cluster
 demo: $(VENV)/.synced
 	$(RUN) netwarden verdict -f examples/demo --probes examples/demo-probes.yaml -o table
 	$(RUN) netwarden explain -f examples/demo --from shop/frontend-0 --to shop/db-0 --port 5432 --protocol TCP
 	$(RUN) netwarden matrix -f examples/demo --ports 8080/TCP,5432/TCP --namespaces shop,payments
 	$(RUN) netwarden matrix -f examples/demo --ports all
 	$(RUN) netwarden lint -f examples/demo --fail-on never
+	$(RUN) netwarden flows --file examples/demo-flows.jsonl -p examples/demo --drops -o compact
 
 ## test: every check CI runs (lint, format, types, layers, tests)
 test: check
