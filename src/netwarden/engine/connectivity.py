@@ -16,7 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from netwarden.engine.compiled import CompiledEngine
-from netwarden.engine.tables import PROTOCOLS, BoolArray, IntArray, SubjectTable
+from netwarden.engine.tables import (
+    PROTOCOLS,
+    BoolArray,
+    IntArray,
+    Interner,
+    SubjectTable,
+    interval_ends,
+)
 from netwarden.model.endpoint import Endpoint, EndpointKind
 from netwarden.model.ports import MAX_PORT
 from netwarden.model.rule import Direction
@@ -111,7 +118,7 @@ def _connectivity_map(engine: CompiledEngine, pods: Sequence[Endpoint]) -> Conne
         for direction in Direction:
             engine.subject_table(direction, cid)
     allowed_of = engine.allowed_outcomes()
-    profiles = _Profiles()
+    profiles: Interner[PortSet] = Interner()
     e_prof = _direction_profiles(engine, Direction.EGRESS, classes, allowed_of, profiles)
     i_prof = _direction_profiles(engine, Direction.INGRESS, classes, allowed_of, profiles).T
     n = len(profiles.items)
@@ -129,28 +136,12 @@ def _connectivity_map(engine: CompiledEngine, pods: Sequence[Endpoint]) -> Conne
     return ConnectivityMap(names, inverse.reshape(-1), pair_set, tuple(sets))
 
 
-class _Profiles:
-    """Interned allowed-port profiles (PortSet values) of table row groups."""
-
-    def __init__(self) -> None:
-        self.items: list[PortSet] = []
-        self.ids: dict[PortSet, int] = {}
-
-    def intern(self, port_set: PortSet) -> int:
-        found = self.ids.get(port_set)
-        if found is None:
-            found = len(self.items)
-            self.items.append(port_set)
-            self.ids[port_set] = found
-        return found
-
-
 def _direction_profiles(
     engine: CompiledEngine,
     direction: Direction,
     classes: IntArray,
     allowed_of: BoolArray,
-    profiles: _Profiles,
+    profiles: Interner[PortSet],
 ) -> IntArray:
     """[subject, peer] -> profile id of the subject's table row for that peer class."""
     by_table: dict[int, IntArray] = {}  # id(table) -> profile id per row group
@@ -174,7 +165,7 @@ def _direction_profiles(
 def _row_profile(table: SubjectTable, row_group: int, allowed_of: BoolArray) -> PortSet:
     cols = allowed_of[table.lut[row_group, table.col_group]]
     starts = table.bounds
-    ends = np.r_[starts[1:] - 1, MAX_PORT]
+    ends = interval_ends(starts)
     n = len(starts)
     ranges = [_to_ranges(starts, ends, cols[p * n : (p + 1) * n]) for p in range(len(PROTOCOLS))]
     return PortSet((ranges[0], ranges[1], ranges[2]), bool(cols[-1]))

@@ -16,7 +16,14 @@ from netwarden.engine.matching import (
     same_node,
     selector_matches,
 )
-from netwarden.engine.verdict import DirectionVerdict, Reason, Trace, TraceStep, Verdict
+from netwarden.engine.verdict import (
+    DirectionVerdict,
+    Reason,
+    Trace,
+    TraceStep,
+    Verdict,
+    rule_refs,
+)
 from netwarden.engine.world import World
 from netwarden.model.endpoint import Endpoint, EndpointKind
 from netwarden.model.inventory import EnforcementMode
@@ -128,7 +135,7 @@ class ReferenceEvaluator:
         candidates = [r for r in self.rules if r.tier is Tier.NAMESPACED]
         denies = [r for r in candidates if r.action is Action.DENY and matches(r)]
         if denies:
-            refs = _refs(denies)
+            refs = rule_refs(denies)
             return DirectionVerdict(direction, False, Reason.DENY_RULE, Tier.NAMESPACED, refs)
         allows = [r for r in candidates if r.action is Action.ALLOW and matches(r)]
         isolating = [
@@ -140,7 +147,7 @@ class ReferenceEvaluator:
             note(Tier.NAMESPACED, f"{iso.policy} selects {subject.display()}", "isolates")
         always = config.enforcement is EnforcementMode.ALWAYS and subject.kind is EndpointKind.POD
         if allows:
-            refs = _refs(allows)
+            refs = rule_refs(allows)
             if any(r.l7 is None for r in allows):
                 return DirectionVerdict(direction, True, Reason.ALLOW_RULE, Tier.NAMESPACED, refs)
             l7 = tuple(r.l7 for r in allows if r.l7 is not None)
@@ -160,10 +167,6 @@ class ReferenceEvaluator:
 
 def _order(rule: Rule) -> tuple[int, str, int]:
     return rule.order_key
-
-
-def _refs(rules: list[Rule]) -> tuple[RuleRef, ...]:
-    return tuple(sorted({r.ref() for r in rules}, key=lambda ref: (str(ref.policy), ref.index)))
 
 
 def precheck(direction: Direction, subject: Endpoint, peer: Endpoint) -> DirectionVerdict | None:

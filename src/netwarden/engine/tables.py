@@ -7,14 +7,15 @@ tier logic; the helpers compute port intervals and group equal rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from netwarden.engine.classes import ClassIndex, EndpointClass
 from netwarden.engine.matching import entity_matches, resolve_named_port
-from netwarden.engine.verdict import DirectionVerdict, Reason
+from netwarden.engine.verdict import DirectionVerdict, Reason, rule_refs
 from netwarden.model.endpoint import Endpoint, EndpointKind
 from netwarden.model.inventory import CiliumConfig, EnforcementMode
 from netwarden.model.ports import MAX_PORT, PortSpec, Protocol
@@ -33,6 +34,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 PROTOCOLS = (Protocol.TCP, Protocol.UDP, Protocol.SCTP)
 PROTO_INDEX = {p: i for i, p in enumerate(PROTOCOLS)}
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,18 +80,31 @@ class SubjectTable:
         return self.lut[self.row_group[rows], self.col_group[columns]]
 
 
-@dataclass
-class Outcomes:
-    items: list[DirectionVerdict] = field(default_factory=list)
-    ids: dict[DirectionVerdict, int] = field(default_factory=dict)
+class Interner(Generic[T]):
+    """Equal values get one small integer id; ``items[id]`` is the value."""
 
-    def intern(self, verdict: DirectionVerdict) -> int:
-        found = self.ids.get(verdict)
+    def __init__(self) -> None:
+        self.items: list[T] = []
+        self.ids: dict[T, int] = {}
+
+    def intern(self, value: T) -> int:
+        found = self.ids.get(value)
         if found is None:
             found = len(self.items)
-            self.items.append(verdict)
-            self.ids[verdict] = found
+            self.items.append(value)
+            self.ids[value] = found
         return found
+
+
+Outcomes = Interner[DirectionVerdict]
+
+
+def interval_ends(bounds: IntArray) -> IntArray:
+    """The last port of each elementary interval that starts at ``bounds[i]``."""
+    ends = np.empty(len(bounds), dtype=np.int64)
+    ends[:-1] = bounds[1:] - 1
+    ends[-1] = MAX_PORT
+    return ends
 
 
 def entity_row(peer: EntityPeer, cls: EndpointClass, subject: Endpoint) -> bool:
@@ -174,9 +189,7 @@ def port_bounds(
 
 def spec_columns(spec: PortSpec, bounds: IntArray) -> BoolArray:
     n_int = len(bounds)
-    ends = np.empty(n_int, dtype=np.int64)
-    ends[:-1] = bounds[1:] - 1
-    ends[-1] = MAX_PORT
+    ends = interval_ends(bounds)
     in_range = (bounds >= spec.start) & (ends <= spec.end)
     cols = np.zeros(len(PROTOCOLS) * n_int + 1, dtype=bool)
     for pi, proto in enumerate(PROTOCOLS):
@@ -263,10 +276,6 @@ class Decider:
                     reason = Reason.BASELINE_ALLOW if allowed else Reason.BASELINE_DENY
                     return DirectionVerdict(d, allowed, reason, Tier.BASELINE, (rule.ref(),))
         return DirectionVerdict(d, True, Reason.DEFAULT_ALLOW)
-
-
-def rule_refs(rules: list[Rule]) -> tuple[RuleRef, ...]:
-    return tuple(sorted({r.ref() for r in rules}, key=lambda ref: (str(ref.policy), ref.index)))
 
 
 @dataclass(frozen=True)

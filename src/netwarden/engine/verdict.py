@@ -7,7 +7,7 @@ from enum import Enum
 
 from netwarden.model.endpoint import Endpoint
 from netwarden.model.ports import Protocol
-from netwarden.model.rule import Direction, L7Rules, RuleRef, Tier
+from netwarden.model.rule import Direction, L7Rules, Rule, RuleRef, Tier
 
 
 class Reason(Enum):
@@ -79,3 +79,8 @@ class Trace:
 
     def add(self, step: TraceStep) -> None:
         self.steps.append(step)
+
+
+def rule_refs(rules: list[Rule]) -> tuple[RuleRef, ...]:
+    """The distinct references of rules, in a stable order (policy, then rule index)."""
+    return tuple(sorted({r.ref() for r in rules}, key=lambda ref: (str(ref.policy), ref.index)))
