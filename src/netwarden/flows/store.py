@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.flowencode import flow_to_json
@@ -100,6 +100,14 @@ class FlowStore(Protocol):
 
     def append(self, flows: Iterable[Flow], *, cluster: str | None = None) -> AppendResult:
         """Store a batch atomically: when this returns, every new flow is durable, once."""
+        ...
+
+    def append_arrow(
+        self, table: Any, *, cluster: str | None = None, now: int | None = None
+    ) -> AppendResult:
+        """``append`` for a batch already in columns: an Arrow table with the columns of
+        ``flow_columns.ARROW_SCHEMA`` (``seq`` is assigned by the store; ``cluster``,
+        when given, overrides the table's). The bulk path: no ``Flow`` objects."""
         ...
 
     def query(
