@@ -11,10 +11,9 @@ With ``-p/--policies``, each flow is attributed with the policy engine.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from netwarden.flows.decode import decode_path
 from netwarden.flows.enrich import EnrichedFlow, Enricher
 from netwarden.flows.filters import FilterError, ObserveFilters, Option, observe_filters
 from netwarden.flows.hubble_client import HubbleClient, HubbleError
+from netwarden.flows.timeparse import parse_time
 from netwarden.model.diagnostics import Diagnostic
 from netwarden.model.flow import Flow, Verdict
 
@@ -308,28 +308,14 @@ def _positive_flags(options: Iterable[Option], flag: str) -> bool:
     return False
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATIONS = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def _time_option(name: str, text: str | None, now: datetime | None = None) -> int | None:
     """RFC 3339 time or a Go duration (``1h30m``) before now -> nanoseconds since the epoch."""
     if text is None:
         return None
-    value = text.strip()
-    if _DURATIONS.fullmatch(value) is not None:
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(value))
-        moment = (now or datetime.now(UTC)) - timedelta(seconds=seconds)
-    else:
-        try:
-            moment = datetime.fromisoformat(value.replace("z", "Z"))
-        except ValueError:
-            fail(f"error: {name}: {text!r} is neither an RFC 3339 time nor a duration (5m, 1h)")
-        if moment.tzinfo is None:
-            fail(f"error: {name}: {text!r} has no time zone (add Z or +00:00)")
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    try:
+        return parse_time(text, now)
+    except ValueError as exc:
+        fail(f"error: {name}: {exc}")
 
 
 def _from_files(

@@ -352,6 +352,7 @@ class CiliumEventType:
     sub_type: int = 0
 
 
+DROP_EVENT = 1
 POLICY_VERDICT_EVENT = 5
 
 

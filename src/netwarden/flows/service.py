@@ -1,0 +1,250 @@
+"""The flow service: ingestion with acknowledgements, scoped queries, live tail, metrics.
+
+This is the one place the HTTP API (and anything else) reads or writes flows through:
+
+- :meth:`FlowService.ingest_lines` decodes a pushed batch of Hubble JSON lines (malformed
+  lines are counted and located, never fatal), attributes flows with the policies in force
+  at their time (:class:`PolicyTimeline`, when the cluster has one), stores them
+  atomically and only then returns an :class:`IngestAck`. A batch sent again (the agent
+  did not get the ack) is deduplicated by the store: acknowledged flows are stored once.
+- :meth:`FlowService.query` is the scoped query: the caller's :class:`FlowScope` is
+  applied to every flow before it is returned, whatever the filters say, so no code path
+  can return a flow outside it.
+- :meth:`FlowService.subscribe` is the live tail (bounded buffers, see ``live.py``).
+
+Metrics and the live tail see only flows stored for the first time: when the store
+reports a batch as entirely new or entirely duplicate that is exact; for the rare
+partially duplicated batch, a bounded set of recently ingested keys decides which flows
+are new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any
+
+from netwarden.flows.decode import DecodeResult, decode_lines
+from netwarden.flows.filter_core import FlowFilter, compile_filters
+from netwarden.flows.live import LiveHub, Subscription
+from netwarden.flows.metrics import FlowMetrics
+from netwarden.flows.scope import FlowScope
+from netwarden.flows.store import (
+    AppendResult,
+    FlowStore,
+    Order,
+    canonical_json,
+    dedup_key,
+    flow_cluster,
+)
+from netwarden.flows.timeline import PolicyTimeline, with_attribution
+from netwarden.model.flow import Flow
+
+MAX_REPORTED_ERRORS = 100
+RECENT_KEYS = 1_000_000
+_SCAN_CHUNK = 4_096
+
+
+@dataclass(frozen=True, slots=True)
+class IngestAck:
+    """The acknowledgement of one pushed batch: once returned, its flows are stored."""
+
+    batch: str
+    cluster: str
+    lines: int
+    offered: int
+    stored: int
+    skipped: dict[str, int] = field(default_factory=dict)
+    errors: tuple[dict[str, object], ...] = ()
+    error_count: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return self.offered - self.stored
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "batch": self.batch,
+            "cluster": self.cluster,
+            "lines": self.lines,
+            "offered": self.offered,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "skipped": dict(self.skipped),
+            "errors": list(self.errors),
+            "error_count": self.error_count,
+        }
+
+
+class FlowService:
+    """Flows in and out of one store, for every cluster of the fleet."""
+
+    def __init__(
+        self,
+        store: FlowStore,
+        *,
+        hub: LiveHub | None = None,
+        metrics: FlowMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.hub = hub if hub is not None else LiveHub()
+        self.metrics = metrics if metrics is not None else FlowMetrics()
+        self.hub.on_lost = self.metrics.live_lost.inc
+        self._timelines: dict[str, PolicyTimeline] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- policies in force ------------------------------------------------------------
+
+    def timeline(self, cluster: str) -> PolicyTimeline:
+        """The cluster's policy timeline (created empty on first use)."""
+        with self._lock:
+            return self._timelines.setdefault(cluster, PolicyTimeline())
+
+    def has_timeline(self, cluster: str) -> bool:
+        with self._lock:
+            timeline = self._timelines.get(cluster)
+        return timeline is not None and len(timeline) > 0
+
+    # --- ingestion ---------------------------------------------------------------------
+
+    def ingest_lines(
+        self, lines: Iterable[str | bytes], cluster: str, *, batch: str | None = None
+    ) -> IngestAck:
+        """Decode, attribute, store and acknowledge a batch of Hubble JSON lines."""
+        decoded = _decode(lines, batch)
+        result = self.ingest(decoded.flows, cluster)
+        errors = tuple(d.to_dict() for d in decoded.errors[:MAX_REPORTED_ERRORS])
+        if decoded.errors:
+            self.metrics.rejected.labels(cluster).inc(len(decoded.errors))
+        return IngestAck(
+            batch=batch or _batch_id(decoded),
+            cluster=cluster,
+            lines=decoded.lines,
+            offered=result.offered,
+            stored=result.stored,
+            skipped=dict(decoded.skipped),
+            errors=errors,
+            error_count=len(decoded.errors),
+        )
+
+    def ingest(self, flows: Sequence[Flow], cluster: str) -> AppendResult:
+        """Attribute (with the timeline in force, if any) and store decoded flows."""
+        flows = [stamp_cluster(f, cluster) for f in flows]
+        if self.has_timeline(cluster):
+            flows = [with_attribution(e) for e in self.timeline(cluster).enrich(flows)]
+        result = self.store.append(flows, cluster=cluster)
+        new = self._new_flows(flows, result)
+        if new:
+            self.metrics.ingested.labels(cluster).inc(len(new))
+            self.metrics.observe(cluster, new)
+            self.hub.publish(cluster, new)
+        if result.duplicates:
+            self.metrics.duplicates.labels(cluster).inc(result.duplicates)
+        return result
+
+    def _new_flows(self, flows: Sequence[Flow], result: AppendResult) -> list[Flow]:
+        keys = [f.uuid or dedup_key(f, canonical_json(f)) for f in flows]
+        with self._lock:
+            if result.stored == 0:
+                new: list[Flow] = []
+            elif result.duplicates == 0:
+                new = list(flows)
+            else:
+                new = [f for f, k in zip(flows, keys, strict=True) if k not in self._recent]
+                new = new[: result.stored]
+            for key in keys:
+                self._recent[key] = None
+                self._recent.move_to_end(key)
+            while len(self._recent) > RECENT_KEYS:
+                self._recent.popitem(last=False)
+        return new
+
+    # --- queries -----------------------------------------------------------------------
+
+    def query(
+        self,
+        scope: FlowScope,
+        whitelist: Sequence[FlowFilter] = (),
+        blacklist: Sequence[FlowFilter] = (),
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int | None = None,
+        order: Order = "asc",
+    ) -> list[Flow]:
+        """Stored flows the filters keep, **within scope**: the only way flows are read."""
+        found = self.iter_query(scope, whitelist, blacklist, since=since, until=until, order=order)
+        return list(islice(found, limit))
+
+    def iter_query(
+        self,
+        scope: FlowScope,
+        whitelist: Sequence[FlowFilter] = (),
+        blacklist: Sequence[FlowFilter] = (),
+        *,
+        since: int | None = None,
+        until: int | None = None,
+        order: Order = "asc",
+    ) -> Iterator[Flow]:
+        compile_filters(whitelist), compile_filters(blacklist)  # FilterError before any I/O
+        if scope.empty:
+            return iter(())
+        return self._scoped(scope, whitelist, blacklist, since, until, order)
+
+    def _scoped(
+        self,
+        scope: FlowScope,
+        whitelist: Sequence[FlowFilter],
+        blacklist: Sequence[FlowFilter],
+        since: int | None,
+        until: int | None,
+        order: Order,
+    ) -> Iterator[Flow]:
+        iter_query: Any = getattr(self.store, "iter_query", None)
+        if iter_query is not None:
+            found: Iterable[Flow] = iter_query(whitelist, blacklist, since, until, None, order)
+        else:
+            found = self.store.query(whitelist, blacklist, since=since, until=until, order=order)
+        for flow in found:
+            if scope.sees_flow(flow):
+                yield flow
+
+    def subscribe(
+        self,
+        scope: FlowScope,
+        whitelist: Sequence[FlowFilter] = (),
+        blacklist: Sequence[FlowFilter] = (),
+        *,
+        buffer: int | None = None,
+    ) -> Subscription:
+        """A live tail of flows ingested from now on, within scope and filters."""
+        return self.hub.subscribe(scope, whitelist, blacklist, buffer=buffer)
+
+
+def _decode(lines: Iterable[str | bytes], batch: str | None) -> DecodeResult:
+    return decode_lines(lines, file=f"batch {batch}" if batch else "<batch>")
+
+
+def _batch_id(decoded: DecodeResult) -> str:
+    """A stable id for a batch sent without one: the hash of its flows' keys."""
+    digest = hashlib.sha256()
+    for flow in decoded.flows:
+        digest.update(dedup_key(flow, canonical_json(flow)).encode())
+    counts = Counter(decoded.skipped)
+    digest.update(repr(sorted(counts.items())).encode())
+    return "sha256:" + digest.hexdigest()[:24]
+
+
+def stamp_cluster(flow: Flow, cluster: str) -> Flow:
+    """The flow with ``cluster/`` in its node name (Hubble Relay's convention in a mesh),
+    so that the cluster that pushed it is part of the flow wherever it goes: the store,
+    the scope check of every query, ``--node-name cluster/`` filters and exports."""
+    if flow_cluster(flow) == cluster and flow.node_name.startswith(f"{cluster}/"):
+        return flow
+    _, slash, node = flow.node_name.partition("/")
+    return replace(flow, node_name=f"{cluster}/{node if slash else flow.node_name}")
