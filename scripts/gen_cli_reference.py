@@ -37,6 +37,28 @@ def _option_row(param: Any, ctx: Any) -> str:
     return f"| {names} | {kind} | {required} | {shown} | {help_text} |"
 
 
+def _section(parts: list[str], path: str, cmd: Any, ctx: Any) -> None:
+    arguments = [p for p in cmd.params if getattr(p, "param_type_name", "") == "argument"]
+    usage = " ".join(f"{p.name.upper()}{'...' if p.nargs == -1 else ''}" for p in arguments)
+    parts.append(f"## `{path}{' ' + usage if usage else ''}`\n")
+    parts.append((cmd.help or "").strip() + "\n")
+    for arg in arguments:
+        help_text = (getattr(arg, "help", None) or "").replace("\n", " ")
+        parts.append(f"- `{arg.name.upper()}`: {help_text}")
+    if arguments:
+        parts.append("")
+    options = [p for p in cmd.params if getattr(p, "param_type_name", "") == "option"]
+    if options:
+        parts.append("| option | type | required | default | description |")
+        parts.append("|---|---|---|---|---|")
+        parts.extend(_option_row(p, ctx) for p in options)
+        parts.append("")
+    if hasattr(cmd, "list_commands"):
+        sub_ctx = cmd.context_class(cmd)
+        for name in cmd.list_commands(sub_ctx):
+            _section(parts, f"{path} {name}", cmd.get_command(sub_ctx, name), sub_ctx)
+
+
 def render() -> str:
     group = typer.main.get_command(app)
     parts = [HEADER]
@@ -44,14 +66,7 @@ def render() -> str:
     for name in group.list_commands(ctx):
         cmd = group.get_command(ctx, name)
         assert cmd is not None
-        parts.append(f"## `netwarden {name}`\n")
-        parts.append((cmd.help or "").strip() + "\n")
-        options = [p for p in cmd.params if getattr(p, "param_type_name", "") == "option"]
-        rows = [_option_row(p, ctx) for p in options]
-        parts.append("| option | type | required | default | description |")
-        parts.append("|---|---|---|---|---|")
-        parts.extend(rows)
-        parts.append("")
+        _section(parts, f"netwarden {name}", cmd, ctx)
     return "\n".join(parts)
 
 

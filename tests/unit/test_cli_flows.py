@@ -242,8 +242,8 @@ def test_compact_with_attribution(demo_flows: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "give either --file"),
-        (["--file", "x.jsonl", "--server", "localhost:4245"], "give either --file"),
+        ([], "give one source: --file"),
+        (["--file", "x.jsonl", "--server", "localhost:4245"], "give one source: --file"),
         (["--verdict", "NOPE"], "invalid --verdict value: NOPE"),
         (["--not"], "trailing --not"),
         (["--not", "--not", "--pod", "a"], "consecutive --not"),

@@ -18,9 +18,10 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperGroup
 
-from netwarden.cli import render
+from netwarden.cli import flows_import, render
+from netwarden.cli.flows_api import from_api
 from netwarden.cli.offline import fail, load_world
 from netwarden.engine.compiled import CompiledEngine
 from netwarden.flows.decode import decode_path
@@ -70,8 +71,11 @@ _ORDER = "netwarden.flows.filter_order"
 DEFAULT_SERVER_LAST = 20  # hubble observe's default when neither --follow nor a range is given
 
 
-class FlowsCommand(TyperCommand):
-    """Records the filter flags in command-line order (``--not`` applies to the next one)."""
+class FlowsCommand(TyperGroup):
+    """Records the filter flags in command-line order (``--not`` applies to the next one).
+
+    A group: ``netwarden flows [FILTERS]`` reads flows, ``netwarden flows import`` stores
+    an export."""
 
     # ``ctx`` is Typer's (vendored) Click context; Any keeps this independent of where
     # Typer gets Click from.
@@ -118,6 +122,7 @@ def flows(
         list[str] | None,
         typer.Option(
             "--file",
+            "--from-file",
             help="Flows file: hubble observe -o json/jsonpb lines or Hubble exporter "
             "output (repeatable; '-' is standard input).",
         ),
@@ -126,8 +131,20 @@ def flows(
         str | None,
         typer.Option("--server", help="Hubble Relay (or agent) address, HOST:PORT."),
     ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            envvar="NETWARDEN_API",
+            help="Netwarden server URL: stored flows (and --follow: live) in your scope.",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="NETWARDEN_TOKEN", help="API token for --api."),
+    ] = None,
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep streaming new flows (--server only).")
+        bool, typer.Option("--follow", help="Keep streaming new flows (--server or --api).")
     ] = False,
     last: Annotated[
         int | None,
@@ -240,13 +257,16 @@ def flows(
         FilterOpt, _filter_opt("node-name", "Node name pattern ([CLUSTER/]NODE, wildcards).")
     ] = None,
 ) -> None:
-    """Read flows like `hubble observe` (from files or Hubble Relay), filter them with
+    """Read flows like `hubble observe` (from files, Hubble Relay or the Netwarden
+    server's store in your scope), filter them with
     hubble observe's filter flags, and, with -p, explain each verdict: the tier, policy and
     rule that allowed or denied the flow, and whether that agrees with Hubble. Filter flags
     apply in command-line order, so '--not' negates the flag right after it."""
+    if ctx.invoked_subcommand is not None:
+        return
     options: list[Option] = list(ctx.meta.get(_ORDER, []))
-    if bool(files) == bool(server):
-        fail("error: give either --file (one or more) or --server")
+    if sum(map(bool, (files, server, api))) != 1:
+        fail("error: give one source: --file (one or more), --server (Hubble Relay) or --api")
     if drops:
         if _positive_flags(options, "verdict"):
             fail("error: --drops and --verdict cannot be combined (--drops is --verdict DROPPED)")
@@ -266,6 +286,10 @@ def flows(
             fail("error: --follow needs --server")
         stream = _from_files(files, filters, since_ns, until_ns, last)
         _emit(stream, enricher, output, batch=True)
+        return
+    if api is not None:
+        stream = from_api(api, token, filters, since, until, last, follow)
+        _emit(stream, enricher, output, batch=not follow)
         return
     assert server is not None
     number = last or 0
@@ -398,7 +422,16 @@ def _emit(
 
 
 def register(app: typer.Typer) -> None:
-    app.command(cls=FlowsCommand)(flows)
+    group = typer.Typer(
+        cls=FlowsCommand,
+        invoke_without_command=True,
+        no_args_is_help=False,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    group.callback()(flows)
+    flows_import.register(group)
+    app.add_typer(group, name="flows")
 
 
 __all__ = ["FILTER_FLAGS", "FlowsCommand", "flows", "register"]

@@ -1,0 +1,120 @@
+"""``netwarden flows import``: load Hubble exports into a flow store.
+
+Into a DuckDB store file directly (``--db``, while no server holds it open), or through
+a server's ingestion endpoint (``--api``, with a token allowed to push for the cluster),
+in acknowledged batches. Either way a file imported twice is stored once (the store
+deduplicates by flow uuid, else by content hash), malformed lines are reported with
+their file and line, and the summary says what was stored.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from netwarden.cli.offline import fail
+from netwarden.client.http import ApiError, NetwardenClient
+from netwarden.flows.decode import decode_lines
+from netwarden.flows.duckdb_store import DuckDBFlowStore
+from netwarden.flows.service import stamp_cluster
+
+DEFAULT_BATCH_LINES = 50_000
+
+
+def import_flows(
+    files: Annotated[list[Path], typer.Argument(help="Hubble JSON lines files ('-': stdin).")],
+    cluster: Annotated[
+        str, typer.Option("--cluster", help="The cluster the flows were observed in.")
+    ],
+    db: Annotated[
+        Path | None, typer.Option("--db", help="DuckDB flow store file (created if missing).")
+    ] = None,
+    api: Annotated[
+        str | None, typer.Option("--api", envvar="NETWARDEN_API", help="Netwarden server URL.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="NETWARDEN_TOKEN", help="Token for --api.")
+    ] = None,
+    batch_lines: Annotated[
+        int, typer.Option("--batch-lines", min=1, help="Lines per acknowledged batch.")
+    ] = DEFAULT_BATCH_LINES,
+) -> None:
+    """Store Hubble flow exports (hubble observe -o json, exporter files) in the flow store."""
+    if (db is None) == (api is None):
+        fail("error: give --db FILE (a store file) or --api URL (a running server)")
+    totals: Counter[str] = Counter()
+    for path in files:
+        for number, chunk in enumerate(_chunks(path, batch_lines)):
+            if db is not None:
+                _into_store(db, cluster, path, chunk, totals)
+            else:
+                _into_server(api or "", token, cluster, f"{path.name}#{number}", chunk, totals)
+    typer.echo(
+        f"{totals['lines']} lines: {totals['stored']} flows stored, "
+        f"{totals['duplicates']} already stored, {totals['skipped']} non-flow lines skipped, "
+        f"{totals['errors']} malformed"
+    )
+    if totals["errors"]:
+        raise typer.Exit(1)
+
+
+def _chunks(path: Path, size: int) -> list[list[str]]:
+    try:
+        if str(path) == "-":
+            lines = typer.get_text_stream("stdin").read().splitlines()
+        elif path.suffix == ".gz":
+            lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"error: {path}: {exc}")
+    return [lines[i : i + size] for i in range(0, len(lines), size)] or [[]]
+
+
+def _into_store(db: Path, cluster: str, path: Path, chunk: list[str], totals: Counter[str]) -> None:
+    decoded = decode_lines(chunk, file=str(path))
+    for diag in decoded.errors:
+        typer.echo(str(diag), err=True)
+    try:
+        with DuckDBFlowStore(db) as store:
+            result = store.append(
+                [stamp_cluster(f, cluster) for f in decoded.flows], cluster=cluster
+            )
+    except Exception as exc:  # duckdb.IOException (locked by a server), disk full, ...
+        fail(f"error: {db}: {exc}")
+    totals.update(
+        lines=decoded.lines,
+        stored=result.stored,
+        duplicates=result.duplicates,
+        skipped=sum(decoded.skipped.values()),
+        errors=len(decoded.errors),
+    )
+
+
+def _into_server(
+    api: str, token: str | None, cluster: str, batch: str, chunk: list[str], totals: Counter[str]
+) -> None:
+    body = gzip.compress(("\n".join(chunk) + "\n").encode("utf-8"))
+    try:
+        with NetwardenClient(api, token) as client:
+            ack = client.push_flows(cluster, body, batch=batch, gzipped=True)
+    except ApiError as exc:
+        fail(f"error: {api}: {exc}")
+    for error in ack.get("errors", []):
+        typer.echo(f"{error.get('file')}:{error.get('line')}: {error.get('message')}", err=True)
+    skipped = ack.get("skipped", {})
+    totals.update(
+        lines=int(ack.get("lines", 0)),
+        stored=int(ack.get("stored", 0)),
+        duplicates=int(ack.get("duplicates", 0)),
+        skipped=sum(int(v) for v in skipped.values()),
+        errors=int(ack.get("error_count", 0)),
+    )
+
+
+def register(group: typer.Typer) -> None:
+    group.command("import")(import_flows)
