@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: demo test check lint typecheck layers unit bench golden docs clean
+.PHONY: demo test check lint typecheck layers unit bench golden docs clean postgres
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,7 +49,13 @@ typecheck: $(VENV)/.synced
 layers: $(VENV)/.synced
 	$(RUN) lint-imports
 
-unit: $(VENV)/.synced
+# The control plane's persistence tests run on SQLite and on the local PostgreSQL server.
+postgres:
+	@if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then \
+		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start 2>/dev/null || true; \
+	fi
+
+unit: $(VENV)/.synced postgres
 	$(RUN) pytest -q
 
 ## bench: performance figures (compile, update, verdicts/s, vs network-config-analyzer)

@@ -15,6 +15,9 @@ from typing import Protocol
 from fastapi import Request
 
 from netwarden.api.problems import Problem
+from netwarden.control.db import Database
+from netwarden.control.rbac import Grants, flow_scope
+from netwarden.control.tokens import load_fleet, resolve
 from netwarden.flows.scope import FlowScope
 
 
@@ -27,6 +30,7 @@ class Principal:
     agent_cluster: str | None = None  # an agent token: the one cluster it pushes for
     org: str | None = None
     fleet_reader: bool = False  # may read fleet-wide data such as /metrics
+    grants: Grants | None = None  # a user's role bindings (None: an agent)
 
     def require_agent_for(self, cluster: str) -> None:
         """Only the cluster's own agent pushes its flows (403 otherwise)."""
@@ -62,3 +66,30 @@ def principal(request: Request) -> Principal:
         raise Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
     request.state.principal = found
     return found
+
+
+class ControlPlaneAuthenticator:
+    """Tokens from the control plane's database: users get their grants and the flow
+    scope those grants give (DESIGN.md roles); agent tokens speak for their cluster."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def authenticate(self, token: str) -> Principal | None:
+        with self.db.session() as session:
+            identity = resolve(session, token)
+            if identity is None:
+                return None
+            if identity.cluster is not None:
+                name = identity.cluster.name
+                return Principal(f"agent:{name}", agent_cluster=name, org=identity.org_id)
+            assert identity.user is not None and identity.grants is not None
+            grants = identity.grants
+            scope = flow_scope(grants, load_fleet(session, identity.org_id))
+            return Principal(
+                identity.user.name,
+                flow_scope=scope,
+                org=identity.org_id,
+                fleet_reader=grants.org_admin or grants.org_viewer,
+                grants=grants,
+            )

@@ -1,0 +1,1 @@
+"""The control plane: fleet, roles, versioned policies, blueprints, rollout, audit."""

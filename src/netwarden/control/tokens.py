@@ -1,0 +1,139 @@
+"""API tokens: issued once, stored hashed, expiring and revocable; who a token is.
+
+A token is ``nw_`` + 43 URL-safe random characters (256 bits). Only its SHA-256 is
+stored (a database leak yields no usable token; the secret is high-entropy, so a fast
+hash is enough, unlike passwords). :func:`resolve` turns a presented secret into an
+:class:`Identity`: the user with their role bindings (direct and through groups), or
+the cluster an agent token speaks for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from netwarden.control.models import (
+    ApiToken,
+    Cluster,
+    GroupMember,
+    Namespace,
+    Role,
+    RoleBinding,
+    ScopeKind,
+    User,
+    utcnow,
+)
+from netwarden.control.rbac import Binding, Fleet, Grants
+
+TOKEN_PREFIX = "nw_"
+LAST_USED_EVERY = timedelta(minutes=1)  # how often last_used_at is written
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def issue_token(
+    session: Session,
+    org_id: str,
+    *,
+    user_id: str | None = None,
+    cluster_id: str | None = None,
+    name: str = "",
+    ttl: timedelta | None = None,
+) -> tuple[ApiToken, str]:
+    """A new token for a user or a cluster agent; the secret is returned only here."""
+    if (user_id is None) == (cluster_id is None):
+        raise ValueError("a token belongs to exactly one user or one cluster")
+    secret = new_secret()
+    token = ApiToken(
+        org_id=org_id,
+        user_id=user_id,
+        cluster_id=cluster_id,
+        name=name,
+        prefix=secret[:10],
+        secret_hash=hash_secret(secret),
+        expires_at=utcnow() + ttl if ttl is not None else None,
+    )
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a valid token is: a user (with grants) or a cluster's agent."""
+
+    org_id: str
+    token_id: str
+    user: User | None = None
+    cluster: Cluster | None = None
+    grants: Grants | None = None
+
+
+def resolve(session: Session, secret: str, now: datetime | None = None) -> Identity | None:
+    """The identity of a valid token: known, not revoked, not expired, its user enabled."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == hash_secret(secret)))
+    now = now or utcnow()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and _aware(token.expires_at) <= now:
+        return None
+    if token.last_used_at is None or _aware(token.last_used_at) + LAST_USED_EVERY < now:
+        token.last_used_at = now
+    if token.cluster_id is not None:
+        cluster = session.get(Cluster, token.cluster_id)
+        return None if cluster is None else Identity(token.org_id, token.id, cluster=cluster)
+    user = session.get(User, token.user_id) if token.user_id else None
+    if user is None or user.disabled:
+        return None
+    return Identity(token.org_id, token.id, user=user, grants=user_grants(session, user))
+
+
+def user_grants(session: Session, user: User) -> Grants:
+    groups = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
+    rows = session.scalars(
+        select(RoleBinding).where(
+            RoleBinding.org_id == user.org_id,
+            or_(
+                (RoleBinding.subject_kind == "user") & (RoleBinding.subject_id == user.id),
+                (RoleBinding.subject_kind == "group") & (RoleBinding.subject_id.in_(groups)),
+            ),
+        )
+    )
+    bindings = [Binding(Role(b.role), ScopeKind(b.scope_kind), b.scope_id) for b in rows]
+    return Grants.from_bindings(user.org_id, bindings)
+
+
+def load_fleet(session: Session, org_id: str) -> Fleet:
+    clusters = session.execute(
+        select(Cluster.id, Cluster.name, Cluster.project_id).where(Cluster.org_id == org_id)
+    ).all()
+    namespaces = session.execute(
+        select(
+            Namespace.cluster_id, Namespace.name, Namespace.project_id, Namespace.workspace_id
+        ).where(Namespace.org_id == org_id)
+    ).all()
+    return Fleet(
+        cluster_names={cid: name for cid, name, _ in clusters},
+        cluster_project={cid: project for cid, _, project in clusters},
+        namespaces=tuple((c, n, p, w) for c, n, p, w in namespaces),
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
