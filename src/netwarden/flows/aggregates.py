@@ -22,19 +22,10 @@ from time import time_ns
 from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.scope import FlowScope
 from netwarden.flows.service import FlowService
-from netwarden.flows.store import NANOS_PER_HOUR, GroupCount, Resolution
+from netwarden.flows.store import NANOS_PER_HOUR, ROLLUP_DIMENSIONS, GroupCount, Resolution
 from netwarden.model.flow import Flow, Policy, Verdict, enum_name
 
-EDGE_GROUP = (
-    "cluster",
-    "src_namespace",
-    "src_workload",
-    "dst_namespace",
-    "dst_workload",
-    "dst_port",
-    "protocol",
-    "verdict",
-)
+EDGE_GROUP = ROLLUP_DIMENSIONS[1:]  # every rollup dimension but the minute
 HOUR_ROLLUP_AFTER = 24 * NANOS_PER_HOUR
 WORLD_LABEL = "reserved:world"
 DEFAULT_DENY = "(default deny: no rule allows)"
