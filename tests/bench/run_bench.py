@@ -8,8 +8,14 @@ network-config-analyzer and by netwarden at several sizes, the targets with
 PASS/MISS, and a profile of every missed target. Results go to
 bench-results/latest.json.
 
+Then the flow benchmark (tests/bench/flow_bench.py): decode+ingest of Hubble JSON lines,
+``append_arrow`` of ``--flow-rows`` synthetic flows (50 million by default), bytes on disk
+per million flows, and the filtered-query and service-map latencies as the store grows,
+for DuckDB and (when its store exists) ClickHouse.
+
 Options: ``--sizes 1k`` (a subset), ``--no-nca``, ``--nca-sizes 500,1000``,
-``--nca-budget S``, ``--no-profile``, ``--seed N``.
+``--nca-budget S``, ``--no-profile``, ``--seed N``; ``--flows-only`` / ``--no-flows``,
+``--flow-rows N``, ``--flow-batch N``, ``--flow-lines N``, ``--flow-stores duckdb``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from tests.bench.cases import (
     make_queries,
 )
 from tests.bench.compare_nca import SCALING_HEADER, NcaPlan, bench_nca, netwarden_answer
+from tests.bench.flow_bench import FlowResults, flow_targets, run_flow_bench
 from tests.bench.generate import generate
 from tests.bench.profiling import Profile, profile_call
 from tests.bench.report import Grid, Table, as_json, fmt_rate, fmt_s, timed
@@ -175,6 +182,10 @@ def evaluate_targets(sizes: dict[str, Any], nca: dict[str, Any] | None) -> list[
     return out
 
 
+def flow_target_rows(results: list[FlowResults]) -> list[Target]:
+    return [Target(*row) for row in flow_targets(results)]
+
+
 def render_targets(targets: list[Target]) -> str:
     lines = ["== targets (2-core machine; judged on wall-clock time) =="]
     w = max(len(t.name) for t in targets)
@@ -255,7 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         "--nca-budget", type=float, default=300.0, help="skip a size nca is expected to exceed"
     )
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument("--flows-only", action="store_true", help="only the flow benchmark")
+    parser.add_argument("--no-flows", action="store_true", help="skip the flow benchmark")
+    parser.add_argument("--flow-rows", type=int, default=50_000_000, help="flows stored")
+    parser.add_argument("--flow-batch", type=int, default=500_000, help="rows per append")
+    parser.add_argument("--flow-lines", type=int, default=300_000, help="Hubble lines decoded")
+    parser.add_argument("--flow-stores", default=None, help="e.g. duckdb (default: all)")
     args = parser.parse_args(argv)
+    if args.flows_only:
+        args.sizes, args.no_nca = "", True
     started = time.perf_counter()
     info = machine_info()
     _say(
@@ -266,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     _say()
     sizes: dict[str, Any] = {}
     loaded: dict[str, Loaded] = {}
-    for name in args.sizes.split(","):
+    for name in filter(None, args.sizes.split(",")):
         loaded[name], sizes[name] = run_size(SIZES[name.strip()], args.seed)
 
     nca: dict[str, Any] | None = None
@@ -286,7 +305,17 @@ def main(argv: list[str] | None = None) -> int:
         _say(table.render())
         _say()
 
-    targets = evaluate_targets(sizes, nca)
+    flows: list[FlowResults] = []
+    if not args.no_flows:
+        _say(f"flow benchmark ({args.flow_rows:,} stored flows, {args.flow_batch:,} per append)")
+        flows, skipped = run_flow_bench(
+            args.flow_rows, args.flow_batch, args.flow_lines, args.seed, args.flow_stores
+        )
+        if skipped:
+            _say(f"  {skipped}")
+        _say()
+    targets = [] if args.flows_only else evaluate_targets(sizes, nca)
+    targets += flow_target_rows(flows)
     _say(render_targets(targets))
     _say()
     profiles: list[Profile] = []
@@ -294,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         profiles = _profile_misses(targets, loaded, sizes, nca, args.seed)
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     info["total_runtime_s"] = round(time.perf_counter() - started, 1)
-    _write_json(args.json, info, sizes, nca, targets, profiles)
+    _write_json(
+        args.json, info, {**sizes, "flows": [vars(f) for f in flows]}, nca, targets, profiles
+    )
     _say(f"total bench runtime {fmt_s(info['total_runtime_s'])}; results in {args.json}")
     return 0
 

@@ -2,18 +2,25 @@
 
 ``flow_table`` turns a batch of flows into one Arrow table of ``ARROW_SCHEMA`` (one row per
 flow, its canonical protojson in ``raw``), dropping flows whose dedup key it has already
-seen. Used by :mod:`netwarden.flows.duckdb_store`; see ``docs/design/flows.md``
-("Storage", "Schema").
+seen; ``flows_table`` keeps every flow (the exact half of :mod:`netwarden.flows.arrow_decode`).
+``raw`` is a flow's JSON object or a whole Hubble line (envelope or bare flow, as the bulk
+decoder stores it): ``flow_from_raw`` replays both. Used by the flow stores; see
+``docs/design/flows.md`` ("Storage", "Schema", "Bulk ingest").
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from netwarden.flows.decode import decode_object
+from netwarden.flows.flowjson import flow_from_json
 from netwarden.flows.store import NANOS_PER_DAY, canonical_json, dedup_key, flow_cluster
 from netwarden.model.flow import Flow, FlowEndpoint, IPVersion, Policy, enum_name
 
@@ -62,7 +69,7 @@ CREATE TABLE IF NOT EXISTS flows (
     ingress_denied_by VARCHAR[] NOT NULL,
     is_reply BOOLEAN,
     summary VARCHAR NOT NULL,
-    raw VARCHAR NOT NULL             -- the flow's protojson, replayed by query()
+    raw VARCHAR NOT NULL USING COMPRESSION zstd  -- the flow's JSON or Hubble line (flow_from_raw)
 );
 CREATE TABLE IF NOT EXISTS flow_rollup_minute (
     minute BIGINT NOT NULL,          -- minutes since the epoch
@@ -167,9 +174,61 @@ def flow_table(
             continue
         seen.add(key)
         rows.append(_row(flow, raw, key, cluster, now_day, first_seq + len(rows)))
+    return _table(rows)
+
+
+def flows_table(flows: Sequence[Flow], seqs: Sequence[int], cluster: str | None, now: int) -> Any:
+    """The Arrow table of every flow, duplicates included, ``seq`` from ``seqs``."""
+    now_day = now // NANOS_PER_DAY
+    rows = []
+    for flow, seq in zip(flows, seqs, strict=True):
+        raw = canonical_json(flow)
+        rows.append(_row(flow, raw, dedup_key(flow, raw), cluster, now_day, seq))
+    return _table(rows)
+
+
+def _table(rows: list[tuple[object, ...]]) -> Any:
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
     arrays = [pa.array(values, type=ARROW_SCHEMA.field(i).type) for i, values in enumerate(columns)]
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
+
+
+def conform(table: Any, cluster: str | None, now: int) -> Any:
+    """A table with the columns of ``ARROW_SCHEMA`` as a store inserts it: ``day`` from
+    ``time_ns`` (the day of ``now`` without one), ``cluster`` overridden when given, and a
+    key that repeats kept once (its first row), as ``flow_table`` keeps it."""
+    table = table.select(list(COLUMNS)).cast(ARROW_SCHEMA)
+    time = table.column("time_ns")
+    days = pc.divide(
+        pc.subtract(time, pc.if_else(pc.less(time, 0), NANOS_PER_DAY - 1, 0)), NANOS_PER_DAY
+    )
+    days = pc.fill_null(days, now // NANOS_PER_DAY).cast(pa.int32()).cast(pa.date32())
+    table = table.set_column(COLUMNS.index("day"), "day", days)
+    if cluster is not None:
+        clusters = pa.repeat(pa.scalar(cluster, pa.string()), table.num_rows)
+        table = table.set_column(COLUMNS.index("cluster"), "cluster", clusters)
+    return first_of_each_key(table)
+
+
+def first_of_each_key(table: Any) -> Any:
+    """The table without the later rows of a key it already had (order kept)."""
+    keys = table.column("key")
+    if pc.count_distinct(keys).as_py() == table.num_rows:
+        return table
+    numbered = table.append_column("_row", pa.array(np.arange(table.num_rows)))
+    firsts = numbered.group_by("key", use_threads=False).aggregate([("_row", "min")])
+    return table.take(pc.sort_indices(firsts.column("_row_min")))
+
+
+def flow_from_raw(raw: str) -> Flow:
+    """The flow a ``raw`` value holds: a flow's JSON object, or a whole Hubble line (an
+    envelope, whose ``node_name`` and ``time`` fill in as when it was decoded)."""
+    obj = json.loads(raw)
+    if isinstance(obj.get("flow"), dict):
+        decoded = decode_object(obj)
+        if isinstance(decoded, Flow):
+            return decoded
+    return flow_from_json(obj)
 
 
 def _row(

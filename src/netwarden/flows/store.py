@@ -4,9 +4,9 @@ A store keeps decoded flows (``model.flow.Flow``) in columns, answers ``hubble o
 style queries with exactly :func:`netwarden.flows.filters.filter_flows` semantics, keeps
 per-minute and per-hour rollups of workload-to-workload edges, and drops whole days of raw
 flows older than a per-cluster retention period (rollups are kept longer: minutes 30 days,
-hours 365 days by default). ``DuckDBFlowStore`` (embedded, the default)
-implements it; a ClickHouse backend will implement the same protocol over the same
-schema. See ``docs/design/flows.md`` ("Storage").
+hours 365 days by default). ``DuckDBFlowStore`` (embedded, the default) and
+``ClickHouseFlowStore`` (fleet scale; chdb or a server) implement it over the same schema.
+See ``docs/design/flows.md`` ("Storage", "ClickHouse backend").
 """
 
 from __future__ import annotations

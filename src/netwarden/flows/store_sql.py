@@ -3,18 +3,42 @@
 ``pushdown`` builds a WHERE clause that keeps every flow a request keeps (a superset), from
 the time range and, per filter, the fields with an exact SQL form (``filter_sql``); the
 caller checks the candidates with the full :class:`FlowFilter` semantics unless the clause
-is exact. Columns are those of :mod:`netwarden.flows.flow_columns`; see
-``docs/design/flows.md`` ("Storage", "Queries").
+is exact. Columns are those of :mod:`netwarden.flows.flow_columns`; ``?`` marks a parameter.
+The SQL is DuckDB's unless a :class:`Dialect` says otherwise (``CLICKHOUSE``: the few
+function names that differ). ``rollup_sql`` is the query behind ``count_by``. See
+``docs/design/flows.md`` ("Storage", "Queries", "ClickHouse backend").
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.flow_columns import day_of
+from netwarden.flows.store import (
+    HOUR_ROLLUP_DIMENSIONS,
+    NANOS_PER_HOUR,
+    NANOS_PER_MINUTE,
+    ROLLUP_DIMENSIONS,
+    Resolution,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the engines in the push-down: a few function spellings.
+    Everything else (``IN``, ``coalesce``, ``NOT``, comparisons) is the same SQL."""
+
+    starts_with: str
+    has_any: str
+    low_16_bits: str  # of the column {}: port numbers are compared modulo 65536
+
+
+DUCKDB = Dialect(starts_with="starts_with", has_any="list_has_any", low_16_bits="({} & 65535)")
+CLICKHOUSE = Dialect(starts_with="startsWith", has_any="hasAny", low_16_bits="bitAnd({}, 65535)")
 
 
 def pushdown(
@@ -22,6 +46,7 @@ def pushdown(
     blacklist: Sequence[FlowFilter],
     since: int | None,
     until: int | None,
+    dialect: Dialect = DUCKDB,
 ) -> tuple[str, list[object], bool]:
     """A WHERE clause that keeps every flow the request keeps (a superset), its parameters,
     and whether it is exact (then no check in Python is needed)."""
@@ -37,13 +62,13 @@ def pushdown(
     if whitelist:
         alternatives: list[str] = []
         for ff in whitelist:
-            sql, values, filter_exact = filter_sql(ff)
+            sql, values, filter_exact = filter_sql(ff, dialect)
             exact = exact and filter_exact
             alternatives.append(sql)
             params += values
         clauses.append("(" + " OR ".join(alternatives) + ")")
     for ff in blacklist:
-        sql, values, filter_exact = filter_sql(ff)
+        sql, values, filter_exact = filter_sql(ff, dialect)
         if filter_exact:  # NOT of a superset would drop flows the request keeps
             clauses.append(f"NOT ({sql})")
             params += values
@@ -52,7 +77,7 @@ def pushdown(
     return (" AND ".join(clauses) or "TRUE"), params, exact
 
 
-def filter_sql(ff: FlowFilter) -> tuple[str, list[object], bool]:
+def filter_sql(ff: FlowFilter, dialect: Dialect = DUCKDB) -> tuple[str, list[object], bool]:
     """One filter as SQL that is never NULL: (condition, parameters, exact).
 
     Fields without an exact SQL form are left out (the condition is then a superset).
@@ -61,7 +86,7 @@ def filter_sql(ff: FlowFilter) -> tuple[str, list[object], bool]:
     params: list[object] = []
     exact = True
     for name in ff.set_fields():
-        translated = _field_sql(ff, name)
+        translated = _field_sql(ff, name, dialect)
         if translated is None:
             exact = False
             continue
@@ -71,7 +96,7 @@ def filter_sql(ff: FlowFilter) -> tuple[str, list[object], bool]:
     return (" AND ".join(parts) or "TRUE"), params, exact
 
 
-def _field_sql(ff: FlowFilter, name: str) -> tuple[str, list[object]] | None:
+def _field_sql(ff: FlowFilter, name: str, dialect: Dialect) -> tuple[str, list[object]] | None:
     values: tuple[Any, ...] = getattr(ff, name)
     column = _MEMBER_COLUMNS.get(name)
     if column is not None:
@@ -81,14 +106,14 @@ def _field_sql(ff: FlowFilter, name: str) -> tuple[str, list[object]] | None:
         reasons = [v.name for v in values]
         return f"verdict = 'DROPPED' AND drop_reason_desc IN ({marks(reasons)})", reasons
     if name in ("source_pod", "destination_pod"):
-        return _pod_sql("src" if name == "source_pod" else "dst", values)
+        return _pod_sql("src" if name == "source_pod" else "dst", values, dialect)
     if name in ("source_port", "destination_port"):
         column = "src_port" if name == "source_port" else "dst_port"
         ports: list[object] = [int(v) for v in values]
-        return f"({column} & 65535) IN ({marks(ports)})", ports
+        return f"{dialect.low_16_bits.format(column)} IN ({marks(ports)})", ports
     if name == "protocol":
         names = sorted({p for v in values for p in _PROTOCOLS[v.lower()]})
-        return f"list_has_any(protocols, [{marks(names)}])", list(names)
+        return f"{dialect.has_any}(protocols, [{marks(names)}])", list(names)
     if name == "reply":
         wanted = [bool(v) for v in values]
         known = "(is_reply IS NOT NULL OR verdict = 'DROPPED')"
@@ -124,7 +149,7 @@ _PROTOCOLS = {
 }
 
 
-def _pod_sql(side: str, values: Sequence[str]) -> tuple[str, list[object]]:
+def _pod_sql(side: str, values: Sequence[str], dialect: Dialect) -> tuple[str, list[object]]:
     """Hubble's ``ns/prefix`` (no ``/``: namespace ``default``; empty part: any)."""
     alternatives: list[str] = []
     params: list[object] = []
@@ -136,7 +161,7 @@ def _pod_sql(side: str, values: Sequence[str]) -> tuple[str, list[object]]:
             checks.append(f"{side}_namespace = ?")
             params.append(namespace)
         if prefix:
-            checks.append(f"starts_with({side}_pod, ?)")
+            checks.append(f"{dialect.starts_with}({side}_pod, ?)")
             params.append(prefix)
         alternatives.append("(" + " AND ".join(checks) + ")")
     not_empty = f"NOT ({side}_namespace = '' AND {side}_pod = '')"
@@ -154,3 +179,40 @@ def _is_address(text: str) -> bool:
 def marks(values: Sequence[object]) -> str:
     """One ``?`` placeholder per value, comma-separated."""
     return ", ".join("?" for _ in values)
+
+
+# count_by's rollups: table, the dimensions it groups by, and its unit of time in ns.
+ROLLUPS: dict[str, tuple[str, tuple[str, ...], int]] = {
+    "minute": ("flow_rollup_minute", ROLLUP_DIMENSIONS, NANOS_PER_MINUTE),
+    "hour": ("flow_rollup_hour", HOUR_ROLLUP_DIMENSIONS, NANOS_PER_HOUR),
+}
+
+
+def rollup_sql(
+    group: Sequence[str],
+    since: int | None,
+    until: int | None,
+    clusters: Sequence[str],
+    resolution: Resolution,
+    schema: str = "",
+) -> tuple[str, list[object]]:
+    """``count_by``'s query: the rollup of ``resolution`` (table ``schema`` + its name)
+    summed per ``group``, largest first then by the group's values; the count is last.
+    Sums, never the stored rows: rollup rows of one group may not be merged yet."""
+    if resolution not in ROLLUPS:
+        raise ValueError(f"resolution must be 'minute' or 'hour', not {resolution!r}")
+    table, dimensions, unit = ROLLUPS[resolution]
+    if any(g not in dimensions for g in group) or len(set(group)) != len(group):
+        raise ValueError(f"group by {list(group)}: dimensions are {dimensions}")
+    bounds = [(">=", since), ("<=", until)]
+    where = [f"{resolution} {op} ?" for op, bound in bounds if bound is not None]
+    params: list[object] = [bound // unit for _, bound in bounds if bound is not None]
+    if clusters:
+        where.append(f"cluster IN ({marks(clusters)})")
+        params += list(clusters)
+    keys = ", ".join(group)
+    sql = f"SELECT {keys + ', ' if group else ''}sum(flows) FROM {schema}{table}"
+    sql += f" WHERE {' AND '.join(where) or 'TRUE'}"
+    if group:
+        sql += f" GROUP BY {keys} ORDER BY sum(flows) DESC, {keys}"
+    return sql, params
