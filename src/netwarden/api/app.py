@@ -1,21 +1,27 @@
 """The FastAPI application: routers, error handlers, shared services.
 
-``create_app`` takes what the routes need (the flow service, the authenticator) rather
-than building it, so the server command, the tests and the demo wire the same app to
-their own storage.
+``create_app`` takes what the routes need (the flow service, the authenticator, the
+control-plane database) rather than building it, so the server command, the tests and
+the demo wire the same app to their own storage.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from netwarden import __version__
-from netwarden.api import flows, problems
+from netwarden.api import blueprints, flows, org, policies, problems
 from netwarden.api.auth import Authenticator
+from netwarden.api.guarded import control_error_problem
+from netwarden.control.access import ControlError
+from netwarden.control.db import Database
 from netwarden.flows.service import FlowService
 
 
-def create_app(*, flow_service: FlowService, authenticator: Authenticator) -> FastAPI:
+def create_app(
+    *, flow_service: FlowService, authenticator: Authenticator, db: Database | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Netwarden",
         version=__version__,
@@ -23,9 +29,20 @@ def create_app(*, flow_service: FlowService, authenticator: Authenticator) -> Fa
     )
     app.state.flows = flow_service
     app.state.authenticator = authenticator
+    app.state.db = db
     problems.install(app)
+
+    async def on_control_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ControlError)
+        return problems.problem_response(control_error_problem(exc), request)
+
+    app.add_exception_handler(ControlError, on_control_error)
     app.include_router(flows.router)
     app.include_router(flows.metrics_router)
+    if db is not None:
+        app.include_router(org.router)
+        app.include_router(policies.router)
+        app.include_router(blueprints.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no authentication)")
     def healthz() -> dict[str, str]:

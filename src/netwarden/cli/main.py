@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import flows, offline
+from netwarden.cli import flows, offline, serve
 
 app = typer.Typer(
     name="netwarden",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 offline.register(app)
 flows.register(app)
+serve.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

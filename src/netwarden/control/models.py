@@ -273,3 +273,49 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Blueprint(Base):
+    """A versioned bundle of cluster-wide policies, namespace defaults and settings, owned
+    by a project (its Infra Admins) or by the org (``project_id`` None: Org Admins)."""
+
+    __tablename__ = "blueprints"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+    id: Mapped[str] = _id()
+    org_id: Mapped[str] = _fk("orgs.id")
+    project_id: Mapped[str | None] = _fk("projects.id", nullable=True)
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class BlueprintVersion(Base):
+    __tablename__ = "blueprint_versions"
+    __table_args__ = (UniqueConstraint("blueprint_id", "version"),)
+    id: Mapped[str] = _id()
+    blueprint_id: Mapped[str] = _fk("blueprints.id")
+    version: Mapped[int] = mapped_column(Integer)
+    yaml: Mapped[str] = mapped_column(Text)  # "" for a deletion
+    author: Mapped[str] = mapped_column(String(127))
+    message: Mapped[str] = mapped_column(Text, default="")
+    git_commit: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = _created()
+
+
+class DesiredState(Base):
+    """The exact Kubernetes objects a cluster should hold, and its generation (bumped
+    only when the set of objects or settings changes)."""
+
+    __tablename__ = "desired_states"
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = _fk("orgs.id")
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    objects: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    conflicts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    computed_at: Mapped[datetime] = _created()

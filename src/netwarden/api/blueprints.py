@@ -1,0 +1,133 @@
+"""Blueprint routes (versions, ETag, rollback, where assigned) and desired state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from netwarden.api.guarded import Guarded, GuardedRoute
+from netwarden.api.policies import IfMatch, expected_version
+from netwarden.control import blueprints as service
+from netwarden.control.blueprint_spec import parse_blueprint
+from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, DesiredState
+from netwarden.control.rbac import Action, Target
+
+router = APIRouter(prefix="/api/v1", tags=["blueprints"], route_class=GuardedRoute)
+
+
+class BlueprintIn(BaseModel):
+    yaml: str = Field(description="One Blueprint manifest (YAML or JSON).")
+    message: str = ""
+    project: str | None = Field(None, description="Owning project id (none: org-wide).")
+
+
+class RollbackIn(BaseModel):
+    version: int = Field(ge=1)
+    message: str = ""
+
+
+def _answer(response: Response, bp: Blueprint, version: BlueprintVersion | None) -> dict[str, Any]:
+    response.headers["ETag"] = f'"v{bp.version}"'
+    return service.blueprint_doc(bp, version)
+
+
+@router.post("/blueprints", status_code=201, summary="Create a blueprint")
+def create_blueprint(body: BlueprintIn, acc: Guarded, response: Response) -> dict[str, Any]:
+    bp = service.create(acc, body.yaml, body.message, body.project)
+    return _answer(response, bp, service.version(acc, bp, bp.version))
+
+
+@router.get("/blueprints", summary="Blueprints the caller may read")
+def list_blueprints(acc: Guarded, deleted: bool = False) -> dict[str, Any]:
+    query = select(Blueprint).filter_by(org_id=acc.actor.org_id).order_by(Blueprint.name)
+    items = [
+        service.blueprint_doc(bp)
+        for bp in acc.session.scalars(query)
+        if (deleted or not bp.deleted)
+        and acc.allowed(Action.READ_CLUSTER_POLICY, Target(acc.actor.org_id, bp.project_id))
+    ]
+    acc.checked = True
+    return {"items": items}
+
+
+@router.get("/blueprints/{blueprint_id}", summary="A blueprint and its current YAML (ETag)")
+def get_blueprint(blueprint_id: str, acc: Guarded, response: Response) -> dict[str, Any]:
+    bp = service.load(acc, blueprint_id)
+    return _answer(response, bp, service.version(acc, bp, bp.version))
+
+
+@router.put("/blueprints/{blueprint_id}", summary="Change a blueprint: a new version")
+def put_blueprint(
+    blueprint_id: str, body: BlueprintIn, acc: Guarded, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
+    bp = service.update(acc, blueprint_id, body.yaml, body.message, expected_version(if_match))
+    return _answer(response, bp, service.version(acc, bp, bp.version))
+
+
+@router.delete("/blueprints/{blueprint_id}", summary="Delete a blueprint (a version)")
+def delete_blueprint(
+    blueprint_id: str, acc: Guarded, response: Response, if_match: IfMatch = None, message: str = ""
+) -> dict[str, Any]:
+    bp = service.delete(acc, blueprint_id, message, expected_version(if_match))
+    return _answer(response, bp, None)
+
+
+@router.post("/blueprints/{blueprint_id}/rollback", summary="A new version with an old one's YAML")
+def rollback_blueprint(
+    blueprint_id: str, body: RollbackIn, acc: Guarded, response: Response, if_match: IfMatch = None
+) -> dict[str, Any]:
+    bp = service.rollback(acc, blueprint_id, body.version, body.message, expected_version(if_match))
+    return _answer(response, bp, service.version(acc, bp, bp.version))
+
+
+@router.get("/blueprints/{blueprint_id}/versions", summary="Every version, newest first")
+def blueprint_versions(blueprint_id: str, acc: Guarded) -> dict[str, Any]:
+    bp = service.load(acc, blueprint_id)
+    rows = acc.session.scalars(
+        select(BlueprintVersion)
+        .filter_by(blueprint_id=bp.id)
+        .order_by(BlueprintVersion.version.desc())
+    )
+    return {
+        "items": [
+            {"version": v.version, "author": v.author, "message": v.message,
+             "created_at": v.created_at.isoformat(), "yaml": v.yaml}
+            for v in rows
+        ]
+    }  # fmt: skip
+
+
+@router.get("/blueprints/{blueprint_id}/clusters", summary="The clusters it is assigned to")
+def blueprint_clusters(blueprint_id: str, acc: Guarded) -> dict[str, Any]:
+    bp = service.load(acc, blueprint_id)
+    text = service.version(acc, bp, bp.version).yaml
+    spec = parse_blueprint(text) if text and not bp.deleted else None
+    return {"items": [{"id": c.id, "name": c.name} for c in service.reach(acc, bp, spec)]}
+
+
+@router.get("/clusters/{cluster_id}/desired-state", summary="The objects a cluster should hold")
+def desired_state(cluster_id: str, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    target = Target(acc.actor.org_id, project_id=cluster.project_id)
+    acc.require(Action.READ_CLUSTER_POLICY, target, f"desired state of cluster {cluster.name}")
+    state = acc.session.get(DesiredState, cluster.id)
+    if state is None:
+        return {
+            "cluster": cluster.name,
+            "generation": 0,
+            "objects": [],
+            "settings": {},
+            "conflicts": [],
+        }
+    return {
+        "cluster": cluster.name,
+        "generation": state.generation,
+        "digest": state.digest,
+        "objects": state.objects,
+        "settings": state.settings,
+        "conflicts": state.conflicts,
+        "computed_at": state.computed_at.isoformat(),
+    }

@@ -1,0 +1,561 @@
+"""Org structure routes: projects, workspaces, clusters (and agent tokens), namespaces,
+users and their tokens, role bindings, the caller, the audit log.
+
+Every handler checks its action through ``Access.require`` / ``Access.allowed`` (the
+route class fails closed otherwise); lists only hold what the caller may read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from netwarden.api.guarded import Guarded, GuardedRoute
+from netwarden.control import desired
+from netwarden.control.access import Access, Conflict, Invalid
+from netwarden.control.models import (
+    ApiToken,
+    AuditEntry,
+    Cluster,
+    Namespace,
+    Project,
+    Role,
+    RoleBinding,
+    ScopeKind,
+    User,
+    Workspace,
+    utcnow,
+)
+from netwarden.control.rbac import Action, Target, role_scope
+from netwarden.control.tokens import issue_token
+
+router = APIRouter(prefix="/api/v1", tags=["org"], route_class=GuardedRoute)
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+Labels = Annotated[list[str] | None, Query(description="Label filter key=value (repeatable).")]
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(pattern=NAME)
+    description: str = ""
+
+
+class WorkspaceIn(BaseModel):
+    name: str = Field(pattern=NAME)
+    project: str = Field(description="Project id.")
+    description: str = ""
+
+
+class ClusterIn(BaseModel):
+    name: str = Field(pattern=NAME)
+    project: str = Field(description="Project id.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    policy_enforcement: str = Field("default", pattern="^(default|always|never)$")
+    enforcement_mode: str = Field("enforce", pattern="^(enforce|audit)$")
+
+
+class ClusterPatch(BaseModel):
+    labels: dict[str, str] | None = None
+    policy_enforcement: str | None = Field(None, pattern="^(default|always|never)$")
+    enforcement_mode: str | None = Field(None, pattern="^(enforce|audit)$")
+
+
+class NamespaceIn(BaseModel):
+    labels: dict[str, str] = Field(default_factory=dict)
+    workspace: str | None = Field(None, description="Workspace id (none: project only).")
+
+
+class UserIn(BaseModel):
+    name: str = Field(min_length=1, max_length=127)
+    email: str = ""
+
+
+class TokenIn(BaseModel):
+    name: str = ""
+    ttl_days: int | None = Field(None, ge=1, le=3650)
+
+
+class BindingIn(BaseModel):
+    subject_kind: str = Field("user", pattern="^(user|group)$")
+    subject: str = Field(description="User or group id.")
+    role: Role
+    scope: str = Field(description="Org, project or workspace id, as the role requires.")
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def project_doc(p: Project) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "description": p.description}
+
+
+def workspace_doc(w: Workspace) -> dict[str, Any]:
+    return {"id": w.id, "name": w.name, "project": w.project_id, "description": w.description}
+
+
+def cluster_doc(c: Cluster) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "project": c.project_id,
+        "labels": c.labels,
+        "cni_profile": c.cni_profile,
+        "cilium_version": c.cilium_version,
+        "policy_enforcement": c.policy_enforcement,
+        "enforcement_mode": c.enforcement_mode,
+        "last_heartbeat": _dt(c.last_heartbeat),
+    }
+
+
+def namespace_doc(n: Namespace) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "cluster": n.cluster_id,
+        "name": n.name,
+        "labels": n.labels,
+        "project": n.project_id,
+        "workspace": n.workspace_id,
+    }
+
+
+def _target(acc: Access, project_id: str | None = None, workspace_id: str | None = None) -> Target:
+    return Target(acc.actor.org_id, project_id=project_id, workspace_id=workspace_id)
+
+
+def _project_readable(acc: Access, project: Project) -> bool:
+    """Readers of the project, and members of its workspaces (they see its name)."""
+    if acc.allowed(Action.READ_ORG, _target(acc, project.id)):
+        return True
+    workspaces = acc.session.scalars(select(Workspace.id).filter_by(project_id=project.id))
+    return any(acc.allowed(Action.READ_ORG, _target(acc, project.id, w)) for w in workspaces)
+
+
+def _unique(acc: Access, model: type[Any], what: str, **by: Any) -> None:
+    query = select(model).filter_by(**by)
+    if acc.session.scalars(query).first() is not None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in by.items() if k != "org_id")
+        raise Conflict(f"{what} with {shown} already exists")
+
+
+# --- the caller ----------------------------------------------------------------------
+
+
+@router.get("/me", summary="The caller, their org and grants")
+def me(acc: Guarded) -> dict[str, Any]:
+    acc.allowed(Action.READ_ORG, _target(acc))
+    g = acc.actor.grants
+    return {
+        "subject": acc.actor.subject,
+        "org": acc.actor.org_id,
+        "grants": {
+            "org_admin": g.org_admin,
+            "org_viewer": g.org_viewer,
+            "infra_admin": sorted(g.infra_admin),
+            "infra_viewer": sorted(g.infra_viewer),
+            "project_admin": sorted(g.project_admin),
+            "project_viewer": sorted(g.project_viewer),
+            "workspace_admin": sorted(g.workspace_admin),
+            "workspace_viewer": sorted(g.workspace_viewer),
+        },
+    }
+
+
+# --- projects ------------------------------------------------------------------------
+
+
+@router.get("/projects", summary="Projects the caller can read")
+def list_projects(acc: Guarded) -> dict[str, Any]:
+    rows = acc.session.scalars(select(Project).filter_by(org_id=acc.actor.org_id))
+    items = [p for p in rows if _project_readable(acc, p)]
+    acc.checked = True
+    return {"items": [project_doc(p) for p in sorted(items, key=lambda p: p.name)]}
+
+
+@router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Create a project")
+def create_project(body: ProjectIn, acc: Guarded) -> dict[str, Any]:
+    acc.require(Action.MANAGE_ORG, _target(acc), f"project {body.name}")
+    _unique(acc, Project, "project", org_id=acc.actor.org_id, name=body.name)
+    project = Project(org_id=acc.actor.org_id, name=body.name, description=body.description)
+    acc.session.add(project)
+    acc.session.flush()
+    acc.record("create", "project", project.id, project.name, after=project_doc(project))
+    return project_doc(project)
+
+
+@router.get("/projects/{project_id}", summary="One project")
+def get_project(project_id: str, acc: Guarded) -> dict[str, Any]:
+    project = acc.get(Project, project_id, "project")
+    if not _project_readable(acc, project):
+        acc.require(Action.READ_ORG, _target(acc, project.id), f"project {project.name}")
+    return project_doc(project)
+
+
+@router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
+def delete_project(project_id: str, acc: Guarded) -> None:
+    project = acc.get(Project, project_id, "project")
+    acc.require(Action.MANAGE_ORG, _target(acc, project.id), f"project {project.name}")
+    acc.record("delete", "project", project.id, project.name, before=project_doc(project))
+    acc.session.delete(project)
+
+
+# --- workspaces ----------------------------------------------------------------------
+
+
+@router.get("/workspaces", summary="Workspaces the caller can read")
+def list_workspaces(acc: Guarded) -> dict[str, Any]:
+    rows = acc.session.scalars(select(Workspace).filter_by(org_id=acc.actor.org_id))
+    items = [w for w in rows if acc.allowed(Action.READ_ORG, _target(acc, w.project_id, w.id))]
+    acc.checked = True
+    return {"items": [workspace_doc(w) for w in sorted(items, key=lambda w: w.name)]}
+
+
+@router.post("/workspaces", status_code=201, summary="Create a workspace in a project")
+def create_workspace(body: WorkspaceIn, acc: Guarded) -> dict[str, Any]:
+    project = acc.get(Project, body.project, "project")
+    acc.require(Action.MANAGE_WORKSPACE, _target(acc, project.id), f"workspace {body.name}")
+    _unique(acc, Workspace, "workspace", org_id=acc.actor.org_id, name=body.name)
+    ws = Workspace(
+        org_id=acc.actor.org_id, project_id=project.id, name=body.name, description=body.description
+    )
+    acc.session.add(ws)
+    acc.session.flush()
+    acc.record("create", "workspace", ws.id, ws.name, after=workspace_doc(ws))
+    return workspace_doc(ws)
+
+
+@router.get("/workspaces/{workspace_id}", summary="One workspace")
+def get_workspace(workspace_id: str, acc: Guarded) -> dict[str, Any]:
+    ws = acc.get(Workspace, workspace_id, "workspace")
+    acc.require(Action.READ_ORG, _target(acc, ws.project_id, ws.id), f"workspace {ws.name}")
+    return workspace_doc(ws)
+
+
+# --- clusters and namespaces ---------------------------------------------------------
+
+
+@router.get("/clusters", summary="Clusters the caller can read")
+def list_clusters(acc: Guarded, label: Labels = None) -> dict[str, Any]:
+    wanted = dict(item.partition("=")[::2] for item in label or [])
+    rows = acc.session.scalars(select(Cluster).filter_by(org_id=acc.actor.org_id))
+    items = [
+        c
+        for c in rows
+        if _cluster_readable(acc, c) and all(c.labels.get(k) == v for k, v in wanted.items())
+    ]
+    acc.checked = True
+    return {"items": [cluster_doc(c) for c in sorted(items, key=lambda c: c.name)]}
+
+
+def _cluster_readable(acc: Access, cluster: Cluster) -> bool:
+    if acc.allowed(Action.READ_ORG, _target(acc, cluster.project_id)):
+        return True
+    workspaces = acc.session.scalars(
+        select(Namespace.workspace_id).where(
+            Namespace.cluster_id == cluster.id, Namespace.workspace_id.is_not(None)
+        )
+    )
+    return any(acc.allowed(Action.READ_ORG, _target(acc, None, w)) for w in workspaces)
+
+
+@router.post("/clusters", status_code=201, summary="Register a cluster in a project")
+def create_cluster(body: ClusterIn, acc: Guarded) -> dict[str, Any]:
+    project = acc.get(Project, body.project, "project")
+    acc.require(Action.MANAGE_CLUSTER, _target(acc, project.id), f"cluster {body.name}")
+    _unique(acc, Cluster, "cluster", name=body.name)
+    cluster = Cluster(
+        org_id=acc.actor.org_id,
+        project_id=project.id,
+        name=body.name,
+        labels=body.labels,
+        policy_enforcement=body.policy_enforcement,
+        enforcement_mode=body.enforcement_mode,
+    )
+    acc.session.add(cluster)
+    acc.session.flush()
+    desired.recompute(acc.session, acc.actor.org_id, [cluster.id])
+    acc.record("create", "cluster", cluster.id, cluster.name, after=cluster_doc(cluster))
+    return cluster_doc(cluster)
+
+
+@router.get("/clusters/{cluster_id}", summary="One cluster")
+def get_cluster(cluster_id: str, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    if not _cluster_readable(acc, cluster):
+        acc.require(Action.READ_ORG, _target(acc, cluster.project_id), f"cluster {cluster.name}")
+    return cluster_doc(cluster)
+
+
+@router.patch("/clusters/{cluster_id}", summary="Change a cluster's labels or modes")
+def patch_cluster(cluster_id: str, body: ClusterPatch, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    what = f"cluster {cluster.name}"
+    acc.require(Action.MANAGE_CLUSTER, _target(acc, cluster.project_id), what)
+    before = cluster_doc(cluster)
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(cluster, name, value)
+    acc.session.flush()
+    desired.recompute(acc.session, acc.actor.org_id, [cluster.id])
+    acc.record(
+        "update", "cluster", cluster.id, cluster.name, before=before, after=cluster_doc(cluster)
+    )
+    return cluster_doc(cluster)
+
+
+@router.delete("/clusters/{cluster_id}", status_code=204, summary="Deregister a cluster")
+def delete_cluster(cluster_id: str, acc: Guarded) -> None:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    acc.require(Action.MANAGE_CLUSTER, _target(acc, cluster.project_id), f"cluster {cluster.name}")
+    acc.record("delete", "cluster", cluster.id, cluster.name, before=cluster_doc(cluster))
+    acc.session.delete(cluster)
+
+
+@router.post("/clusters/{cluster_id}/agent-tokens", status_code=201, summary="Agent token")
+def create_agent_token(cluster_id: str, body: TokenIn, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    what = f"cluster {cluster.name}"
+    acc.require(Action.MANAGE_CLUSTER, _target(acc, cluster.project_id), what)
+    ttl = timedelta(days=body.ttl_days) if body.ttl_days else None
+    token, secret = issue_token(
+        acc.session, acc.actor.org_id, cluster_id=cluster.id, name=body.name, ttl=ttl
+    )
+    acc.record("create", "agent-token", token.id, f"{cluster.name}/{body.name}")
+    return {
+        "id": token.id,
+        "token": secret,
+        "prefix": token.prefix,
+        "expires_at": _dt(token.expires_at),
+    }
+
+
+@router.get("/clusters/{cluster_id}/namespaces", summary="A cluster's namespaces")
+def list_namespaces(cluster_id: str, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    rows = acc.session.scalars(select(Namespace).filter_by(cluster_id=cluster.id))
+    items = [
+        n
+        for n in rows
+        if acc.allowed(Action.READ_ORG, _target(acc, n.project_id or cluster.project_id))
+        or (n.workspace_id and acc.allowed(Action.READ_ORG, _target(acc, None, n.workspace_id)))
+    ]
+    acc.checked = True
+    return {"items": [namespace_doc(n) for n in sorted(items, key=lambda n: n.name)]}
+
+
+@router.put("/clusters/{cluster_id}/namespaces/{name}", summary="Declare or assign a namespace")
+def put_namespace(cluster_id: str, name: str, body: NamespaceIn, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    what = f"namespace {cluster.name}/{name}"
+    acc.require(Action.MANAGE_WORKSPACE, _target(acc, cluster.project_id), what)
+    workspace = acc.get(Workspace, body.workspace, "workspace") if body.workspace else None
+    if workspace is not None and workspace.project_id != cluster.project_id:
+        raise Invalid(
+            f"workspace {workspace.name} is in another project than cluster {cluster.name}",
+            [{"field": "body.workspace", "message": "not in the cluster's project"}],
+        )
+    ns = acc.session.scalars(select(Namespace).filter_by(cluster_id=cluster.id, name=name)).first()
+    before = namespace_doc(ns) if ns is not None else None
+    if ns is None:
+        ns = Namespace(org_id=acc.actor.org_id, cluster_id=cluster.id, name=name)
+        acc.session.add(ns)
+    ns.labels = body.labels
+    ns.project_id = cluster.project_id
+    ns.workspace_id = workspace.id if workspace is not None else None
+    acc.session.flush()
+    desired.recompute(acc.session, acc.actor.org_id, [cluster.id])
+    acc.record(
+        "apply",
+        "namespace",
+        ns.id,
+        f"{cluster.name}/{name}",
+        before=before,
+        after=namespace_doc(ns),
+    )
+    return namespace_doc(ns)
+
+
+# --- users, tokens, role bindings ----------------------------------------------------
+
+
+@router.get("/users", summary="The org's users (org roles only)")
+def list_users(acc: Guarded) -> dict[str, Any]:
+    acc.require(Action.READ_AUDIT, _target(acc), "users")
+    rows = acc.session.scalars(select(User).filter_by(org_id=acc.actor.org_id).order_by(User.name))
+    return {
+        "items": [
+            {"id": u.id, "name": u.name, "email": u.email, "disabled": u.disabled} for u in rows
+        ]
+    }
+
+
+@router.post("/users", status_code=201, summary="Create a user")
+def create_user(body: UserIn, acc: Guarded) -> dict[str, Any]:
+    acc.require(Action.MANAGE_ORG, _target(acc), f"user {body.name}")
+    _unique(acc, User, "user", org_id=acc.actor.org_id, name=body.name)
+    user = User(org_id=acc.actor.org_id, name=body.name, email=body.email)
+    acc.session.add(user)
+    acc.session.flush()
+    acc.record("create", "user", user.id, user.name)
+    return {"id": user.id, "name": user.name, "email": user.email, "disabled": False}
+
+
+@router.post("/users/{user_id}/tokens", status_code=201, summary="Issue a token to a user")
+def create_user_token(user_id: str, body: TokenIn, acc: Guarded) -> dict[str, Any]:
+    user = acc.get(User, user_id, "user")
+    if user.name != acc.actor.subject:
+        acc.require(Action.MANAGE_ORG, _target(acc), f"user {user.name}")
+    else:
+        acc.allowed(Action.READ_ORG, _target(acc))  # a user's own tokens
+    ttl = timedelta(days=body.ttl_days) if body.ttl_days else None
+    token, secret = issue_token(
+        acc.session, acc.actor.org_id, user_id=user.id, name=body.name, ttl=ttl
+    )
+    acc.record("create", "token", token.id, f"{user.name}/{body.name}")
+    return {
+        "id": token.id,
+        "token": secret,
+        "prefix": token.prefix,
+        "expires_at": _dt(token.expires_at),
+    }
+
+
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
+def revoke_token(token_id: str, acc: Guarded) -> None:
+    token = acc.get(ApiToken, token_id, "token")
+    owner = acc.session.get(User, token.user_id) if token.user_id else None
+    if owner is None or owner.name != acc.actor.subject:
+        cluster = acc.session.get(Cluster, token.cluster_id) if token.cluster_id else None
+        if cluster is not None:
+            acc.require(Action.MANAGE_CLUSTER, _target(acc, cluster.project_id), "agent token")
+        else:
+            acc.require(Action.MANAGE_ORG, _target(acc), "token")
+    else:
+        acc.allowed(Action.READ_ORG, _target(acc))
+    token.revoked_at = utcnow()
+    acc.record("revoke", "token", token.id, token.prefix)
+
+
+def binding_doc(b: RoleBinding) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "subject_kind": b.subject_kind,
+        "subject": b.subject_id,
+        "role": b.role,
+        "scope_kind": b.scope_kind,
+        "scope": b.scope_id,
+    }
+
+
+def _binding_target(acc: Access, role: Role, scope_id: str) -> tuple[Target, str]:
+    kind = role_scope(role)
+    if kind is ScopeKind.ORG:
+        if scope_id != acc.actor.org_id:
+            raise Invalid(
+                "an org role is bound over the caller's org id",
+                [{"field": "body.scope", "message": "not this org"}],
+            )
+        return _target(acc), f"role {role.value} over the org"
+    if kind is ScopeKind.PROJECT:
+        project = acc.get(Project, scope_id, "project")
+        return _target(acc, project.id), f"role {role.value} in project {project.name}"
+    ws = acc.get(Workspace, scope_id, "workspace")
+    return _target(acc, ws.project_id, ws.id), f"role {role.value} in workspace {ws.name}"
+
+
+@router.get("/role-bindings", summary="Role bindings the caller may see")
+def list_bindings(acc: Guarded) -> dict[str, Any]:
+    rows = acc.session.scalars(select(RoleBinding).filter_by(org_id=acc.actor.org_id))
+    items = []
+    for b in rows:
+        target, _ = _binding_target(acc, Role(b.role), b.scope_id)
+        if acc.allowed(Action.READ_ORG, target) and (
+            b.scope_kind != "org" or acc.actor.grants.reads_all
+        ):
+            items.append(binding_doc(b))
+    acc.checked = True
+    return {"items": items}
+
+
+@router.post("/role-bindings", status_code=201, summary="Bind a role")
+def create_binding(body: BindingIn, acc: Guarded) -> dict[str, Any]:
+    target, what = _binding_target(acc, body.role, body.scope)
+    action = Action.MANAGE_ORG if role_scope(body.role) is ScopeKind.ORG else Action.BIND_ROLES
+    if body.role in (Role.INFRA_ADMIN, Role.INFRA_VIEWER):
+        action = Action.MANAGE_ORG  # infra roles reach whole clusters: Org Admins grant them
+    acc.require(action, target, what)
+    subject_model = User if body.subject_kind == "user" else None
+    if subject_model is not None:
+        acc.get(User, body.subject, "user")
+    binding = RoleBinding(
+        org_id=acc.actor.org_id,
+        subject_kind=body.subject_kind,
+        subject_id=body.subject,
+        role=body.role.value,
+        scope_kind=role_scope(body.role).value,
+        scope_id=body.scope,
+    )
+    _unique(
+        acc,
+        RoleBinding,
+        "role binding",
+        subject_kind=body.subject_kind,
+        subject_id=body.subject,
+        role=body.role.value,
+        scope_kind=binding.scope_kind,
+        scope_id=body.scope,
+    )
+    acc.session.add(binding)
+    acc.session.flush()
+    acc.record("create", "role-binding", binding.id, what, after=binding_doc(binding))
+    return binding_doc(binding)
+
+
+@router.delete("/role-bindings/{binding_id}", status_code=204, summary="Remove a role binding")
+def delete_binding(binding_id: str, acc: Guarded) -> None:
+    binding = acc.get(RoleBinding, binding_id, "role binding")
+    role = Role(binding.role)
+    target, what = _binding_target(acc, role, binding.scope_id)
+    action = Action.MANAGE_ORG if role_scope(role) is ScopeKind.ORG else Action.BIND_ROLES
+    if role in (Role.INFRA_ADMIN, Role.INFRA_VIEWER):
+        action = Action.MANAGE_ORG
+    acc.require(action, target, what)
+    acc.record("delete", "role-binding", binding.id, what, before=binding_doc(binding))
+    acc.session.delete(binding)
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+@router.get("/audit", summary="The audit log, newest first")
+def audit(
+    acc: Guarded,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    outcome: Annotated[str | None, Query(pattern="^(allowed|denied)$")] = None,
+    actor: str | None = None,
+) -> dict[str, Any]:
+    acc.require(Action.READ_AUDIT, _target(acc), "the audit log")
+    query = select(AuditEntry).filter_by(org_id=acc.actor.org_id)
+    if outcome:
+        query = query.filter_by(outcome=outcome)
+    if actor:
+        query = query.filter_by(actor=actor)
+    rows = acc.session.scalars(query.order_by(AuditEntry.at.desc()).limit(limit))
+    return {
+        "items": [
+            {
+                "at": _dt(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "kind": e.resource_kind,
+                "id": e.resource_id,
+                "name": e.resource_name,
+                "outcome": e.outcome,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in rows
+        ]
+    }

@@ -1,0 +1,62 @@
+"""``netwarden serve``: the API (and later the console) on embedded storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from netwarden.api.server import Server, Settings
+from netwarden.cli.offline import fail
+
+
+def serve(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Embedded storage directory [env NETWARDEN_DATA_DIR]."),
+    ] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Listen port.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML settings file [env NETWARDEN_CONFIG]."),
+    ] = None,
+) -> None:
+    """Start the Netwarden server. The first start creates an org and prints a one-time
+    admin token."""
+    given: dict[str, Any] = {
+        "data_dir": data_dir,
+        "host": host,
+        "port": port,
+        "config_file": config,
+    }
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        fail(
+            "\n".join(
+                f"error: setting {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+        )
+    try:
+        server = Server(settings)
+    except Exception as exc:  # unreachable database, unwritable data directory, ...
+        fail(f"error: cannot open storage: {exc}")
+    if server.first_start is not None:
+        typer.echo(
+            f"First start: created org {server.first_start.org.name!r} and user "
+            f"{server.first_start.admin.name!r} (Org Admin).\n"
+            f"Admin token (shown once, store it now): {server.first_start.token}"
+        )
+    typer.echo(f"Netwarden listening on http://{settings.host}:{settings.port}")
+    try:
+        uvicorn.run(server.app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        server.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

@@ -1,0 +1,202 @@
+"""Versioned blueprints: create, change (ETag), delete, roll back; each change
+recomputes the desired state of the clusters the blueprint reaches (before or after).
+
+A blueprint owned by a project is written by that project's Infra Admins (and Org
+Admins) and may only reach the project's clusters; an org-wide blueprint (no project)
+is Org Admins' and may reach every cluster of the org.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from netwarden.control import desired
+from netwarden.control.access import Access, Conflict, Invalid, NotFound, PreconditionFailed
+from netwarden.control.blueprint_spec import BlueprintSpec, parse_blueprint
+from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, Project, utcnow
+from netwarden.control.rbac import Action, Target
+
+
+def blueprint_doc(bp: Blueprint, version: BlueprintVersion | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": bp.id,
+        "name": bp.name,
+        "project": bp.project_id,
+        "version": bp.version,
+        "deleted": bp.deleted,
+        "updated_at": bp.updated_at.isoformat(),
+    }
+    if version is not None:
+        out |= {"yaml": version.yaml, "author": version.author, "message": version.message}
+    return out
+
+
+def _target(acc: Access, project_id: str | None) -> Target:
+    return Target(acc.actor.org_id, project_id=project_id)
+
+
+def reach(acc: Access, bp: Blueprint, spec: BlueprintSpec | None) -> list[Cluster]:
+    """The clusters a blueprint (version) is assigned to, within its owner's clusters."""
+    if spec is None:
+        return []
+    query = select(Cluster).where(Cluster.org_id == acc.actor.org_id)
+    if bp.project_id is not None:
+        query = query.where(Cluster.project_id == bp.project_id)
+    return [
+        c
+        for c in acc.session.scalars(query)
+        if desired.assigned(spec, desired.ClusterFacts(c.name, c.labels or {}, {}))
+    ]
+
+
+def create(acc: Access, text: str, message: str, project_id: str | None) -> Blueprint:
+    spec = parse_blueprint(text)
+    if project_id is not None:
+        acc.get(Project, project_id, "project")
+    acc.require(Action.WRITE_CLUSTER_POLICY, _target(acc, project_id), f"blueprint {spec.name}")
+    taken = acc.session.scalars(
+        select(Blueprint).filter_by(org_id=acc.actor.org_id, name=spec.name)
+    ).first()
+    if taken is not None and not taken.deleted:
+        raise Conflict(f"blueprint {spec.name} exists (id {taken.id}): change it instead")
+    bp = taken or Blueprint(org_id=acc.actor.org_id, project_id=project_id, name=spec.name)
+    bp.deleted = False
+    acc.session.add(bp)
+    acc.session.flush()
+    _new_version(acc, bp, text, message, None, spec)
+    return bp
+
+
+def load(acc: Access, blueprint_id: str, *, write: bool = False) -> Blueprint:
+    bp = acc.get(Blueprint, blueprint_id, "blueprint")
+    action = Action.WRITE_CLUSTER_POLICY if write else Action.READ_CLUSTER_POLICY
+    acc.require(action, _target(acc, bp.project_id), f"blueprint {bp.name}", bp.id)
+    return bp
+
+
+def version(acc: Access, bp: Blueprint, number: int) -> BlueprintVersion:
+    found = acc.session.scalars(
+        select(BlueprintVersion).filter_by(blueprint_id=bp.id, version=number)
+    ).first()
+    if found is None:
+        raise NotFound(f"version {number} of blueprint {bp.name} not found")
+    return found
+
+
+def _check(bp: Blueprint, expected: int | None) -> None:
+    if expected is not None and expected != bp.version:
+        raise PreconditionFailed(
+            f"blueprint {bp.name} is at version {bp.version}, not {expected}: reload and reapply"
+        )
+
+
+def update(
+    acc: Access, blueprint_id: str, text: str, message: str, expected: int | None
+) -> Blueprint:
+    bp = load(acc, blueprint_id, write=True)
+    _check(bp, expected)
+    spec = parse_blueprint(text)
+    if spec.name != bp.name:
+        raise Conflict(f"the YAML names blueprint {spec.name}, not {bp.name}")
+    if not bp.deleted and version(acc, bp, bp.version).yaml == text:
+        return bp
+    bp.deleted = False
+    _new_version(acc, bp, text, message, _current_spec(acc, bp), spec)
+    return bp
+
+
+def delete(acc: Access, blueprint_id: str, message: str, expected: int | None) -> Blueprint:
+    bp = load(acc, blueprint_id, write=True)
+    _check(bp, expected)
+    children = [
+        name
+        for name, sourced in desired.load_blueprints(acc.session, acc.actor.org_id).items()
+        if sourced.spec.extends == bp.name
+    ]
+    if children:
+        raise Conflict(f"blueprint {bp.name} is extended by {', '.join(sorted(children))}")
+    if not bp.deleted:
+        before = _current_spec(acc, bp)
+        bp.deleted = True
+        _new_version(acc, bp, "", message or "deleted", before, None)
+    return bp
+
+
+def rollback(
+    acc: Access, blueprint_id: str, to: int, message: str, expected: int | None
+) -> Blueprint:
+    bp = load(acc, blueprint_id, write=True)
+    _check(bp, expected)
+    old = version(acc, bp, to)
+    before = _current_spec(acc, bp)
+    spec = parse_blueprint(old.yaml) if old.yaml else None
+    bp.deleted = spec is None
+    _new_version(acc, bp, old.yaml, message or f"roll back to version {to}", before, spec)
+    return bp
+
+
+def _current_spec(acc: Access, bp: Blueprint) -> BlueprintSpec | None:
+    if bp.deleted or not bp.version:
+        return None
+    text = version(acc, bp, bp.version).yaml
+    return parse_blueprint(text) if text else None
+
+
+def _new_version(
+    acc: Access,
+    bp: Blueprint,
+    text: str,
+    message: str,
+    before: BlueprintSpec | None,
+    after: BlueprintSpec | None,
+) -> None:
+    previous = {"version": bp.version} if bp.version else None
+    bp.version += 1
+    bp.updated_at = utcnow()
+    acc.session.add(
+        BlueprintVersion(
+            blueprint_id=bp.id,
+            version=bp.version,
+            yaml=text,
+            author=acc.actor.subject,
+            message=message,
+        )
+    )
+    acc.session.flush()
+    clusters = {c.id for c in reach(acc, bp, before)} | {c.id for c in reach(acc, bp, after)}
+    clusters |= _dependents_reach(acc, bp, after is not None)
+    changed = desired.recompute(acc.session, acc.actor.org_id, clusters) if clusters else {}
+    action = "delete" if not text else ("create" if bp.version == 1 else "update")
+    acc.record(
+        action,
+        "blueprint",
+        bp.id,
+        bp.name,
+        before=previous,
+        after={"version": bp.version, "yaml": text, "clusters_changed": len(changed)},
+        detail=message,
+    )
+
+
+def _dependents_reach(acc: Access, bp: Blueprint, exists: bool) -> set[str]:
+    """Clusters of the blueprints that extend ``bp`` (directly or not): they change too.
+    Also checks that ``bp``'s own ``extends`` chain resolves (Invalid otherwise)."""
+    everything = desired.load_blueprints(acc.session, acc.actor.org_id)
+    if exists:
+        desired.chain(bp.name, everything)
+    rows = {
+        b.name: b for b in acc.session.scalars(select(Blueprint).filter_by(org_id=acc.actor.org_id))
+    }
+    out: set[str] = set()
+    for name, sourced in everything.items():
+        if name == bp.name or name not in rows:
+            continue
+        try:
+            ancestors = {b.name for b in desired.chain(name, everything)}
+        except Invalid:  # another blueprint's broken chain is not this change's business
+            continue
+        if bp.name in ancestors:
+            out |= {c.id for c in reach(acc, rows[name], sourced.spec)}
+    return out

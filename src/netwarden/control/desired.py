@@ -1,0 +1,266 @@
+"""Desired state: the exact Kubernetes objects each cluster should hold.
+
+For a cluster, the objects are: the cluster-wide policies of every blueprint assigned to
+it (a blueprint's ``extends`` chain first), its namespace defaults stamped into every
+namespace that matches (by labels, including ``kubernetes.io/metadata.name``) and is not
+excluded, and the cluster's own policies (namespace and cluster-wide, current versions).
+Every object carries the ownership label ``app.kubernetes.io/managed-by: netwarden`` and
+the annotation ``netwarden.dev/source`` (``blueprint/NAME@vN`` or ``policy/ID@vN``), so
+the agent can prune only its own objects and report where each came from.
+
+Two sources producing the same object (kind, namespace, name) is a *conflict*: the first
+in a stable order (blueprints by name and chain, then the cluster's own policies) is
+kept, and the conflict is reported with the desired state rather than hidden.
+
+:func:`recompute` stores the result per cluster and bumps the cluster's generation only
+when the objects or settings changed (a SHA-256 digest of their canonical JSON), so a
+change touching one blueprint only rewrites the clusters it reaches.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from netwarden.control.access import Invalid
+from netwarden.control.blueprint_spec import BlueprintSpec, NamespaceDefault, parse_blueprint
+from netwarden.control.models import (
+    Blueprint,
+    BlueprintVersion,
+    Cluster,
+    DesiredState,
+    Namespace,
+    Policy,
+    PolicyVersion,
+    utcnow,
+)
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SOURCE = "netwarden.dev/source"
+NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True, slots=True)
+class SourcedBlueprint:
+    name: str
+    version: int
+    spec: BlueprintSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterFacts:
+    name: str
+    labels: Mapping[str, str]
+    namespaces: Mapping[str, Mapping[str, str]]  # name -> labels
+
+
+@dataclass(slots=True)
+class Desired:
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)
+    blueprints: list[str] = field(default_factory=list)
+
+    def digest(self) -> str:
+        payload = json.dumps([self.objects, self.settings], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def assigned(spec: BlueprintSpec, cluster: ClusterFacts) -> bool:
+    if cluster.name in spec.clusters:
+        return True
+    return spec.cluster_selector is not None and spec.cluster_selector.matches(cluster.labels)
+
+
+def chain(name: str, blueprints: Mapping[str, SourcedBlueprint]) -> list[SourcedBlueprint]:
+    """``name`` and its ``extends`` ancestors, root first (Invalid on a cycle or gap)."""
+    out: list[SourcedBlueprint] = []
+    seen: set[str] = set()
+    current: str | None = name
+    while current is not None:
+        if current in seen:
+            raise Invalid(f"blueprint {name}: 'extends' loops through {current}")
+        found = blueprints.get(current)
+        if found is None:
+            raise Invalid(f"blueprint {name}: extends {current!r}, which does not exist")
+        seen.add(current)
+        out.append(found)
+        current = found.spec.extends
+    return out[::-1]
+
+
+def desired_for(
+    cluster: ClusterFacts,
+    blueprints: Mapping[str, SourcedBlueprint],
+    policies: Sequence[tuple[str, int, dict[str, Any]]],
+) -> Desired:
+    """The desired objects of one cluster (``policies``: (id, version, object))."""
+    out = Desired()
+    placed: dict[tuple[str, str, str], str] = {}
+    for name in sorted(blueprints):
+        if not assigned(blueprints[name].spec, cluster):
+            continue
+        out.blueprints.append(name)
+        for bp in chain(name, blueprints):
+            source = f"blueprint/{bp.name}@v{bp.version}"
+            for key, value in bp.spec.settings.items():
+                _setting(out, key, value, source)
+            for obj in bp.spec.cluster_policies:
+                _place(out, placed, obj, "", source)
+            for default in bp.spec.namespace_defaults:
+                for ns in _matching(default, cluster):
+                    for obj in default.policies:
+                        _place(out, placed, obj, ns, f"{source}#{default.name}")
+    for policy_id, version, obj in policies:
+        namespace = obj.get("metadata", {}).get("namespace", "")
+        _place(out, placed, obj, namespace, f"policy/{policy_id}@v{version}")
+    out.objects.sort(key=_identity)
+    return out
+
+
+def _setting(out: Desired, key: str, value: str, source: str) -> None:
+    previous = out.settings.get(key)
+    if previous is not None and previous != value:
+        out.conflicts.append(f"setting {key}: {value} from {source} ignored, {previous} kept")
+        return
+    out.settings[key] = value
+
+
+def _matching(default: NamespaceDefault, cluster: ClusterFacts) -> list[str]:
+    names = []
+    for ns, labels in sorted(cluster.namespaces.items()):
+        if ns in default.exclude:
+            continue
+        if default.selector.matches({**labels, NAME_LABEL: ns}):
+            names.append(ns)
+    return names
+
+
+def _identity(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata", {})
+    return (str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def _place(
+    out: Desired,
+    placed: dict[tuple[str, str, str], str],
+    obj: Mapping[str, Any],
+    namespace: str,
+    source: str,
+) -> None:
+    stamped = copy.deepcopy(dict(obj))
+    meta = stamped.setdefault("metadata", {})
+    if namespace:
+        meta["namespace"] = namespace
+    meta.setdefault("labels", {})[MANAGED_BY] = "netwarden"
+    meta.setdefault("annotations", {})[SOURCE] = source
+    key = _identity(stamped)
+    if key in placed:
+        out.conflicts.append(
+            f"{'/'.join(k for k in key if k)} from {source} ignored: {placed[key]} has it"
+        )
+        return
+    placed[key] = source
+    out.objects.append(stamped)
+
+
+# --- storage -------------------------------------------------------------------------
+
+
+def load_blueprints(session: Session, org_id: str) -> dict[str, SourcedBlueprint]:
+    rows = session.execute(
+        select(Blueprint.name, Blueprint.version, BlueprintVersion.yaml)
+        .join(BlueprintVersion, BlueprintVersion.blueprint_id == Blueprint.id)
+        .where(
+            Blueprint.org_id == org_id,
+            Blueprint.deleted.is_(False),
+            BlueprintVersion.version == Blueprint.version,
+        )
+    ).all()
+    return {
+        name: SourcedBlueprint(name, version, parse_blueprint(text)) for name, version, text in rows
+    }
+
+
+def recompute(
+    session: Session, org_id: str, cluster_ids: Iterable[str] | None = None
+) -> dict[str, int]:
+    """Recompute and store the desired state of the org's clusters (or of ``cluster_ids``);
+    returns the clusters whose generation changed, with their new generation."""
+    query = select(Cluster).where(Cluster.org_id == org_id)
+    if cluster_ids is not None:
+        query = query.where(Cluster.id.in_(list(cluster_ids)))
+    clusters = list(session.scalars(query))
+    if not clusters:
+        return {}
+    ids = [c.id for c in clusters]
+    blueprints = load_blueprints(session, org_id)
+    namespaces = _namespaces(session, ids)
+    policies = _policies(session, ids)
+    states = {
+        s.cluster_id: s
+        for s in session.scalars(select(DesiredState).where(DesiredState.cluster_id.in_(ids)))
+    }
+    changed: dict[str, int] = {}
+    for cluster in clusters:
+        facts = ClusterFacts(cluster.name, cluster.labels or {}, namespaces.get(cluster.id, {}))
+        desired = desired_for(facts, blueprints, policies.get(cluster.id, []))
+        digest = desired.digest()
+        state = states.get(cluster.id)
+        if state is None:
+            state = DesiredState(cluster_id=cluster.id, org_id=org_id, generation=0)
+            session.add(state)
+        if state.digest != digest:
+            state.generation = (state.generation or 0) + 1
+            state.digest = digest
+            state.objects = desired.objects
+            state.settings = desired.settings
+            changed[cluster.id] = state.generation
+        state.conflicts = desired.conflicts
+        state.computed_at = utcnow()
+    session.flush()
+    return changed
+
+
+def _namespaces(
+    session: Session, cluster_ids: list[str]
+) -> dict[str, dict[str, Mapping[str, str]]]:
+    out: dict[str, dict[str, Mapping[str, str]]] = defaultdict(dict)
+    rows = session.execute(
+        select(Namespace.cluster_id, Namespace.name, Namespace.labels).where(
+            Namespace.cluster_id.in_(cluster_ids)
+        )
+    )
+    for cluster_id, name, labels in rows:
+        out[cluster_id][name] = labels or {}
+    return out
+
+
+def _policies(
+    session: Session, cluster_ids: list[str]
+) -> dict[str, list[tuple[str, int, dict[str, Any]]]]:
+    out: dict[str, list[tuple[str, int, dict[str, Any]]]] = defaultdict(list)
+    rows = session.execute(
+        select(Policy.cluster_id, Policy.id, Policy.version, PolicyVersion.yaml)
+        .join(PolicyVersion, PolicyVersion.policy_id == Policy.id)
+        .where(
+            Policy.cluster_id.in_(cluster_ids),
+            Policy.deleted.is_(False),
+            PolicyVersion.version == Policy.version,
+        )
+        .order_by(Policy.kind, Policy.namespace, Policy.name)
+    )
+    for cluster_id, policy_id, version, text in rows:
+        obj = yaml.safe_load(text)
+        if isinstance(obj, dict):
+            out[cluster_id].append((policy_id, version, obj))
+    return out
