@@ -12,8 +12,15 @@ from netwarden.api.guarded import Guarded, GuardedRoute
 from netwarden.api.policies import IfMatch, expected_version
 from netwarden.control import blueprints as service
 from netwarden.control.blueprint_spec import parse_blueprint
-from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, DesiredState
+from netwarden.control.models import (
+    Blueprint,
+    BlueprintVersion,
+    Cluster,
+    ClusterStatus,
+    DesiredState,
+)
 from netwarden.control.rbac import Action, Target
+from netwarden.control.rollout import sync_state
 
 router = APIRouter(prefix="/api/v1", tags=["blueprints"], route_class=GuardedRoute)
 
@@ -131,3 +138,29 @@ def desired_state(cluster_id: str, acc: Guarded) -> dict[str, Any]:
         "conflicts": state.conflicts,
         "computed_at": state.computed_at.isoformat(),
     }
+
+
+@router.get("/clusters/{cluster_id}/status", summary="Sync state: synced/pending/failed/drifted")
+def cluster_status(cluster_id: str, acc: Guarded) -> dict[str, Any]:
+    cluster = acc.get(Cluster, cluster_id, "cluster")
+    target = Target(acc.actor.org_id, project_id=cluster.project_id)
+    acc.require(Action.READ_CLUSTER_POLICY, target, f"status of cluster {cluster.name}")
+    desired = acc.session.get(DesiredState, cluster.id)
+    return sync_state(cluster, desired, acc.session.get(ClusterStatus, cluster.id)).to_dict()
+
+
+@router.get("/rollout", summary="Sync state of every cluster the caller may see")
+def rollout_status(acc: Guarded) -> dict[str, Any]:
+    clusters = acc.session.scalars(
+        select(Cluster).filter_by(org_id=acc.actor.org_id).order_by(Cluster.name)
+    )
+    items = []
+    for cluster in clusters:
+        target = Target(acc.actor.org_id, project_id=cluster.project_id)
+        if not acc.allowed(Action.READ_CLUSTER_POLICY, target):
+            continue
+        desired = acc.session.get(DesiredState, cluster.id)
+        status = acc.session.get(ClusterStatus, cluster.id)
+        items.append(sync_state(cluster, desired, status).to_dict())
+    acc.checked = True
+    return {"items": items}

@@ -319,3 +319,19 @@ class DesiredState(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     conflicts: Mapped[list[Any]] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = _created()
+
+
+class ClusterStatus(Base):
+    """What a cluster's agent last reported: the generation it applied, per-object
+    results, drift (managed objects changed in the cluster) and unmanaged policies."""
+
+    __tablename__ = "cluster_status"
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = _fk("orgs.id")
+    applied_generation: Mapped[int] = mapped_column(Integer, default=0)
+    objects: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    drift: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    unmanaged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reported_at: Mapped[datetime] = _created()
