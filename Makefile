@@ -69,6 +69,7 @@ golden: $(VENV)/.synced
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
 
-## docs: regenerate docs/reference/cli.md from the CLI
+## docs: regenerate docs/reference/cli.md and api.md from the CLI and the API
 docs: $(VENV)/.synced
 	$(RUN) python -m scripts.gen_cli_reference
+	$(RUN) python -m scripts.gen_api_reference

@@ -19,7 +19,11 @@ Generated from the command definitions by `scripts/gen_cli_reference.py`
 
 Exit status of every command: 0 on success, 2 with a located message
 (`file:line (document N) field.path: error: ...`) for bad input, never a
-traceback. `lint` also exits 1 when findings reach `--fail-on`.
+traceback. `lint` also exits 1 when findings reach `--fail-on`, and `diff` when
+the server differs from the files. Commands that talk to a server (`login`, `get`,
+`describe`, `delete`, `apply`, `diff`, `audit`, `policy`, `token`, `flows --api`)
+exit 2 on a refusal or any other API error, with the server's message and field
+errors. Manifests for `apply`: [manifests.md](manifests.md).
 """
 
 
@@ -34,6 +38,8 @@ def _option_row(param: Any, ctx: Any) -> str:
     if hasattr(default, "value"):
         shown = f"`{default.value}`"
     help_text = (getattr(param, "help", None) or "").replace("\n", " ")
+    if getattr(param, "envvar", None):
+        help_text += f" [env {param.envvar}]"
     return f"| {names} | {kind} | {required} | {shown} | {help_text} |"
 
 

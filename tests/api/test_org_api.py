@@ -343,3 +343,27 @@ def test_a_route_that_forgets_its_check_fails_closed(db: Database) -> None:  # n
         from sqlalchemy import select
 
         assert s.scalars(select(Project).filter_by(name="sneaky")).first() is None
+
+
+def test_lists_are_paginated_by_key(org1: Org1) -> None:
+    c, admin = org1.client, org1.tokens["org-admin"]
+    for name in ("p3", "p4", "p5"):
+        ok(call(c, admin, "POST", "/api/v1/projects", json={"name": name}), 201)
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        found = ok(call(c, admin, "GET", "/api/v1/projects", params=params))
+        seen += [p["name"] for p in found["items"]]
+        pages += 1
+        after = found["next"]
+        if after is None:
+            break
+    assert seen == ["p1", "p2", "p3", "p4", "p5"] and pages == 3
+    # Filtering by visibility happens before the page is cut.
+    only = ok(
+        call(c, org1.tokens["workspace-admin"], "GET", "/api/v1/projects", params={"limit": 1})
+    )
+    assert [p["name"] for p in only["items"]] == ["p1"] and only["next"] is None
+    assert call(c, admin, "GET", "/api/v1/clusters", params={"limit": 0}).status_code == 422

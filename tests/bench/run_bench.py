@@ -49,6 +49,8 @@ from tests.bench.cases import (
     make_queries,
 )
 from tests.bench.compare_nca import SCALING_HEADER, NcaPlan, bench_nca, netwarden_answer
+from tests.bench.control_bench import ControlResults, control_targets, run_control_bench
+from tests.bench.control_bench import render as render_control
 from tests.bench.flow_bench import FlowResults, flow_targets, run_flow_bench
 from tests.bench.generate import generate
 from tests.bench.profiling import Profile, profile_call
@@ -272,9 +274,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flow-batch", type=int, default=500_000, help="rows per append")
     parser.add_argument("--flow-lines", type=int, default=300_000, help="Hubble lines decoded")
     parser.add_argument("--flow-stores", default=None, help="e.g. duckdb (default: all)")
+    parser.add_argument("--control-only", action="store_true", help="only the control plane")
+    parser.add_argument("--no-control", action="store_true", help="skip the control plane")
+    parser.add_argument("--control-clusters", type=int, default=1_000)
+    parser.add_argument("--control-namespaces", type=int, default=50)
+    parser.add_argument("--control-clients", type=int, default=100)
+    parser.add_argument("--control-rounds", type=int, default=5, help="requests per client")
+    parser.add_argument("--control-backends", default="sqlite,postgresql")
     args = parser.parse_args(argv)
     if args.flows_only:
-        args.sizes, args.no_nca = "", True
+        args.sizes, args.no_nca, args.no_control = "", True, True
+    if args.control_only:
+        args.sizes, args.no_nca, args.no_flows = "", True, True
     started = time.perf_counter()
     info = machine_info()
     _say(
@@ -314,8 +325,20 @@ def main(argv: list[str] | None = None) -> int:
         if skipped:
             _say(f"  {skipped}")
         _say()
-    targets = [] if args.flows_only else evaluate_targets(sizes, nca)
+    control: list[ControlResults] = []
+    if not args.no_control:
+        control = run_control_bench(
+            args.control_backends.split(","),
+            args.control_clusters,
+            args.control_namespaces,
+            args.control_clients,
+            args.control_rounds,
+        )
+        _say(render_control(control, args.control_clients))
+        _say()
+    targets = [] if args.flows_only or args.control_only else evaluate_targets(sizes, nca)
     targets += flow_target_rows(flows)
+    targets += [Target(*row) for row in control_targets(control)]
     _say(render_targets(targets))
     _say()
     profiles: list[Profile] = []
@@ -324,7 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     info["total_runtime_s"] = round(time.perf_counter() - started, 1)
     _write_json(
-        args.json, info, {**sizes, "flows": [vars(f) for f in flows]}, nca, targets, profiles
+        args.json,
+        info,
+        {**sizes, "flows": [vars(f) for f in flows], "control": [vars(c) for c in control]},
+        nca,
+        targets,
+        profiles,
     )
     _say(f"total bench runtime {fmt_s(info['total_runtime_s'])}; results in {args.json}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from scripts import gen_api_reference
 from scripts.gen_cli_reference import OUT, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -12,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_cli_reference_is_current() -> None:
     assert OUT.read_text() == render(), "docs/reference/cli.md is stale: run `make docs`"
+
+
+def test_api_reference_is_current() -> None:
+    current = gen_api_reference.OUT.read_text()
+    assert current == gen_api_reference.render(), "docs/reference/api.md is stale: `make docs`"
 
 
 def test_markdown_links_resolve() -> None:

@@ -68,7 +68,7 @@ def _db(request: Request) -> Database:
 
 
 def _state(db: Database, cluster_name: str) -> dict[str, Any]:
-    with db.session() as session:
+    with db.read_session() as session:
         cluster = session.scalars(select(Cluster).filter_by(name=cluster_name)).first()
         if cluster is None:
             raise Problem(404, f"cluster {cluster_name!r} no longer exists")

@@ -9,15 +9,17 @@ agent token speaks for) and checked by the route through the helpers below.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from fastapi import Request
+from sqlalchemy.exc import OperationalError
 
 from netwarden.api.problems import Problem
 from netwarden.control.db import Database
 from netwarden.control.rbac import Grants, flow_scope
-from netwarden.control.tokens import load_fleet, resolve
+from netwarden.control.tokens import load_fleet, resolve, touch
 from netwarden.flows.scope import FlowScope
 
 
@@ -40,6 +42,9 @@ class Principal:
     def require_fleet_reader(self) -> None:
         if not self.fleet_reader:
             raise Problem(403, f"{self.subject} may not read fleet-wide metrics")
+
+
+_log = logging.getLogger("netwarden.api")
 
 
 class Authenticator(Protocol):
@@ -76,16 +81,18 @@ class ControlPlaneAuthenticator:
         self.db = db
 
     def authenticate(self, token: str) -> Principal | None:
-        with self.db.session() as session:
-            identity = resolve(session, token)
+        with self.db.read_session() as session:
+            identity = resolve(session, token, touch=False)
             if identity is None:
                 return None
+            if identity.stale_use:
+                self._touch(identity.token_id)
             if identity.cluster is not None:
                 name = identity.cluster.name
                 return Principal(f"agent:{name}", agent_cluster=name, org=identity.org_id)
             assert identity.user is not None and identity.grants is not None
             grants = identity.grants
-            scope = flow_scope(grants, load_fleet(session, identity.org_id))
+            scope = flow_scope(grants, load_fleet(session, grants))
             return Principal(
                 identity.user.name,
                 flow_scope=scope,
@@ -93,3 +100,11 @@ class ControlPlaneAuthenticator:
                 fleet_reader=grants.org_admin or grants.org_viewer,
                 grants=grants,
             )
+
+    def _touch(self, token_id: str) -> None:
+        """Best effort: a busy database must not fail the request over a timestamp."""
+        try:
+            with self.db.session() as session:
+                touch(session, token_id)
+        except OperationalError:
+            _log.warning("could not record the use of token %s", token_id)

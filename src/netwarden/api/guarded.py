@@ -3,29 +3,32 @@ route class that commits only checked requests.
 
 - :func:`access` (a dependency) authenticates the caller (``principal``), refuses agent
   tokens, opens a session and yields the caller's :class:`Access`.
-- :class:`GuardedRoute` is the route class of every control-plane router. After the
-  handler returns it commits, but only when the handler made an authorization check
-  (``Access.checked``); a handler that forgot answers 500 and its changes are rolled
-  back, so a missing check can never leak or change data. A refusal
-  (:class:`ControlError`) rolls back and records the request's audit denials in a
-  transaction of their own. Committing here, before the response is sent, means an
-  acknowledged write is durable (FastAPI runs dependency teardown after the response).
+- :class:`GuardedRoute` is the route class of every control-plane router. It wraps
+  each endpoint: when the handler returns, the request's changes are committed, but
+  only if it made an authorization check (``Access.checked``); a handler that forgot
+  answers 500 and its changes are rolled back, so a missing check can never leak or
+  change data. A refusal (:class:`ControlError`) rolls back and records the request's
+  audit denials in a transaction of their own. Committing here, before the response is
+  sent, means an acknowledged write is durable (FastAPI runs dependency teardown after
+  the response).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from netwarden.api.auth import Principal, principal
-from netwarden.api.problems import Problem, problem_response
-from netwarden.control.access import Access, Actor, ControlError
+from netwarden.api.problems import Problem
+from netwarden.control.access import Access, Actor, Conflict, ControlError
 from netwarden.control.db import Database
 
 _log = logging.getLogger("netwarden.api")
@@ -36,9 +39,9 @@ def access(request: Request, caller: Annotated[Principal, Depends(principal)]) -
     if caller.grants is None or caller.org is None:
         raise Problem(403, f"{caller.subject} has no access to the control-plane API")
     db: Database = request.app.state.db
-    session = db.sessions()
-    acc = Access(session, Actor(caller.subject, caller.org, caller.grants))
-    request.state.access = acc
+    reads_only = request.method in ("GET", "HEAD") and db.readers is not None
+    session = db.readers() if reads_only and db.readers is not None else db.sessions()
+    acc = Access(session, Actor(caller.subject, caller.org, caller.grants), database=db)
     try:
         yield acc
     finally:  # runs after the route class committed (or refused): drop what is left
@@ -46,54 +49,85 @@ def access(request: Request, caller: Annotated[Principal, Depends(principal)]) -
         session.close()
 
 
-def _write_denials(db: Database, acc: Access) -> None:
-    denied = [entry for entry in acc.audit if entry.outcome == "denied"]
-    if denied:
-        with db.session() as session:
-            session.add_all(denied)
-
-
 Guarded = Annotated[Access, Depends(access)]
 
 
+class Unchecked(ControlError):
+    """A handler returned without an authorization check: refused, rolled back."""
+
+    status = 500
+
+
 class GuardedRoute(APIRoute):
-    """Commits a request's changes only after its handler returned having made an
-    authorization check; otherwise rolls back and answers 500. A refusal
-    (:class:`ControlError`) rolls back and records the request's audit denials."""
+    """Wraps each endpoint so that, in the thread that ran it, the request's changes are
+    committed only when the handler made an authorization check; otherwise rolled back
+    and answered 500. A refusal (:class:`ControlError`) rolls back and records the
+    request's audit denials in a transaction of their own.
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
+    Committing inside the endpoint's own worker thread matters: committing later from
+    another pool thread can deadlock when every pool thread waits for the SQLite write
+    lock the committing request holds."""
 
-        async def guarded(request: Request) -> Response:
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _guarded(endpoint), **kwargs)
+
+
+def _guarded(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(endpoint):
+
+        @functools.wraps(endpoint)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
             try:
-                response = await handler(request)
+                result = await endpoint(*args, **kwargs)
             except ControlError:
-                acc = getattr(request.state, "access", None)
-                if acc is not None:
-                    await run_in_threadpool(_refused, request.app.state.db, acc)
+                await run_in_threadpool(_refused, kwargs)
                 raise
-            acc = getattr(request.state, "access", None)
-            if acc is None:
-                return response
-            if not acc.checked:
-                await run_in_threadpool(acc.session.rollback)
-                _log.error("%s %s made no authorization check", request.method, request.url.path)
-                problem = Problem(500, "the server refused to answer an unchecked request")
-                return problem_response(problem, request)
-            try:
-                await run_in_threadpool(acc.session.commit)
-            except IntegrityError:
-                await run_in_threadpool(acc.session.rollback)
-                problem = Problem(409, "the change conflicts with another one; retry")
-                return problem_response(problem, request)
-            return response
+            await run_in_threadpool(_finish, kwargs)
+            return result
 
-        return guarded
+        return run_async
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = endpoint(*args, **kwargs)
+        except ControlError:
+            _refused(kwargs)
+            raise
+        _finish(kwargs)
+        return result
+
+    return run
 
 
-def _refused(db: Database, acc: Access) -> None:
+def _access_of(kwargs: dict[str, Any]) -> Access | None:
+    return next((v for v in kwargs.values() if isinstance(v, Access)), None)
+
+
+def _finish(kwargs: dict[str, Any]) -> None:
+    acc = _access_of(kwargs)
+    if acc is None:
+        return
+    if not acc.checked:
+        acc.session.rollback()
+        _log.error("a %s handler made no authorization check", acc.actor.subject)
+        raise Unchecked("the server refused to answer an unchecked request")
+    try:
+        acc.session.commit()
+    except IntegrityError:
+        acc.session.rollback()
+        raise Conflict("the change conflicts with another one; retry") from None
+
+
+def _refused(kwargs: dict[str, Any]) -> None:
+    acc = _access_of(kwargs)
+    if acc is None:
+        return
     acc.session.rollback()
-    _write_denials(db, acc)
+    denied = [entry for entry in acc.audit if entry.outcome == "denied"]
+    if denied and acc.database is not None:
+        with acc.database.session() as session:
+            session.add_all(denied)
 
 
 def control_error_problem(exc: ControlError) -> Problem:

@@ -8,6 +8,7 @@ route class fails closed otherwise); lists only hold what the caller may read.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from netwarden.api.guarded import Guarded, GuardedRoute
+from netwarden.api.paging import DEFAULT_LIMIT, After, Limit, page
 from netwarden.control import desired
 from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.models import (
@@ -148,7 +150,9 @@ def _unique(acc: Access, model: type[Any], what: str, **by: Any) -> None:
 def me(acc: Guarded) -> dict[str, Any]:
     acc.allowed(Action.READ_ORG, _target(acc))
     g = acc.actor.grants
+    user = acc.find(User, "user", name=acc.actor.subject)
     return {
+        "id": user.id,
         "subject": acc.actor.subject,
         "org": acc.actor.org_id,
         "grants": {
@@ -168,11 +172,12 @@ def me(acc: Guarded) -> dict[str, Any]:
 
 
 @router.get("/projects", summary="Projects the caller can read")
-def list_projects(acc: Guarded) -> dict[str, Any]:
-    rows = acc.session.scalars(select(Project).filter_by(org_id=acc.actor.org_id))
-    items = [p for p in rows if _project_readable(acc, p)]
-    acc.checked = True
-    return {"items": [project_doc(p) for p in sorted(items, key=lambda p: p.name)]}
+def list_projects(
+    acc: Guarded, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    query = select(Project).filter_by(org_id=acc.actor.org_id)
+    items, following = page(acc, query, Project.name, limit, after, partial(_project_readable, acc))
+    return {"items": [project_doc(p) for p in items], "next": following}
 
 
 @router.post("/projects", status_code=status.HTTP_201_CREATED, summary="Create a project")
@@ -206,11 +211,16 @@ def delete_project(project_id: str, acc: Guarded) -> None:
 
 
 @router.get("/workspaces", summary="Workspaces the caller can read")
-def list_workspaces(acc: Guarded) -> dict[str, Any]:
-    rows = acc.session.scalars(select(Workspace).filter_by(org_id=acc.actor.org_id))
-    items = [w for w in rows if acc.allowed(Action.READ_ORG, _target(acc, w.project_id, w.id))]
-    acc.checked = True
-    return {"items": [workspace_doc(w) for w in sorted(items, key=lambda w: w.name)]}
+def list_workspaces(
+    acc: Guarded, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
+    query = select(Workspace).filter_by(org_id=acc.actor.org_id)
+
+    def visible(w: Workspace) -> bool:
+        return acc.allowed(Action.READ_ORG, _target(acc, w.project_id, w.id))
+
+    items, following = page(acc, query, Workspace.name, limit, after, visible)
+    return {"items": [workspace_doc(w) for w in items], "next": following}
 
 
 @router.post("/workspaces", status_code=201, summary="Create a workspace in a project")
@@ -238,16 +248,18 @@ def get_workspace(workspace_id: str, acc: Guarded) -> dict[str, Any]:
 
 
 @router.get("/clusters", summary="Clusters the caller can read")
-def list_clusters(acc: Guarded, label: Labels = None) -> dict[str, Any]:
+def list_clusters(
+    acc: Guarded, label: Labels = None, limit: Limit = DEFAULT_LIMIT, after: After = None
+) -> dict[str, Any]:
     wanted = dict(item.partition("=")[::2] for item in label or [])
-    rows = acc.session.scalars(select(Cluster).filter_by(org_id=acc.actor.org_id))
-    items = [
-        c
-        for c in rows
-        if _cluster_readable(acc, c) and all(c.labels.get(k) == v for k, v in wanted.items())
-    ]
-    acc.checked = True
-    return {"items": [cluster_doc(c) for c in sorted(items, key=lambda c: c.name)]}
+    query = select(Cluster).filter_by(org_id=acc.actor.org_id)
+
+    def visible(c: Cluster) -> bool:
+        labels = c.labels or {}
+        return all(labels.get(k) == v for k, v in wanted.items()) and _cluster_readable(acc, c)
+
+    items, following = page(acc, query, Cluster.name, limit, after, visible)
+    return {"items": [cluster_doc(c) for c in items], "next": following}
 
 
 def _cluster_readable(acc: Access, cluster: Cluster) -> bool:
@@ -380,9 +392,12 @@ def put_namespace(cluster_id: str, name: str, body: NamespaceIn, acc: Guarded) -
 # --- users, tokens, role bindings ----------------------------------------------------
 
 
-@router.get("/users", summary="The org's users (org roles only)")
+@router.get("/users", summary="The org's users (callers holding any role)")
 def list_users(acc: Guarded) -> dict[str, Any]:
-    acc.require(Action.READ_AUDIT, _target(acc), "users")
+    """The org's user directory, for anyone holding a role (to bind roles by name)."""
+    if not acc.actor.grants.any:
+        acc.require(Action.READ_AUDIT, _target(acc), "the user directory")
+    acc.allowed(Action.READ_ORG, _target(acc))
     rows = acc.session.scalars(select(User).filter_by(org_id=acc.actor.org_id).order_by(User.name))
     return {
         "items": [

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from netwarden.api.guarded import Guarded, GuardedRoute
+from netwarden.api.paging import DEFAULT_LIMIT, After, Limit, page
 from netwarden.control import policies as service
 from netwarden.control.access import Invalid
 from netwarden.control.models import Cluster, Policy, PolicyVersion
@@ -68,29 +69,25 @@ def list_policies(
     kind: str | None = None,
     scope: Annotated[str | None, Query(pattern="^(cluster-wide|namespace)$")] = None,
     deleted: bool = False,
+    limit: Limit = DEFAULT_LIMIT,
+    after: After = None,
 ) -> dict[str, Any]:
     query = select(Policy).filter_by(org_id=acc.actor.org_id)
-    for name, value in (
-        ("cluster_id", cluster),
-        ("namespace", namespace),
-        ("kind", kind),
-        ("scope", scope),
-    ):
-        if value is not None:
-            query = query.filter_by(**{name: value})
+    given = {"cluster_id": cluster, "namespace": namespace, "kind": kind, "scope": scope}
+    query = query.filter_by(**{k: v for k, v in given.items() if v is not None})
     if not deleted:
         query = query.filter_by(deleted=False)
-    items = []
-    for policy in acc.session.scalars(query.order_by(Policy.kind, Policy.namespace, Policy.name)):
+
+    def visible(policy: Policy) -> bool:
         read = (
             Action.READ_CLUSTER_POLICY
             if policy.scope == "cluster-wide"
             else Action.READ_NAMESPACE_POLICY
         )
-        if acc.allowed(read, Target(acc.actor.org_id, policy.project_id, policy.workspace_id)):
-            items.append(service.policy_doc(policy))
-    acc.checked = True
-    return {"items": items}
+        return acc.allowed(read, Target(acc.actor.org_id, policy.project_id, policy.workspace_id))
+
+    items, following = page(acc, query, Policy.id, limit, after, visible)
+    return {"items": [service.policy_doc(p) for p in items], "next": following}
 
 
 @router.get("/policies/{policy_id}", summary="A policy and its current YAML (ETag)")

@@ -1,7 +1,7 @@
 """``netwarden serve``: settings, storage in a data directory, the app, uvicorn.
 
 Settings come from ``NETWARDEN_*`` environment variables and, when given, a TOML config
-file (``--config`` / ``NETWARDEN_CONFIG``); environment wins. With no settings at all,
+file (``--config`` / ``NETWARDEN_SERVER_CONFIG``); environment wins. With no settings at all,
 everything lives in ``./netwarden-data``: the control plane in SQLite, flows in DuckDB.
 """
 
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 def _config_path(init: PydanticBaseSettingsSource) -> Path | None:
     import os
 
-    given: Any = init().get("config_file") or os.environ.get("NETWARDEN_CONFIG")
+    given: Any = init().get("config_file") or os.environ.get("NETWARDEN_SERVER_CONFIG")
     return Path(given) if given else None
 
 

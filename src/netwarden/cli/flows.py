@@ -21,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from netwarden.cli import flows_import, render
+from netwarden.cli.context import flows_target
 from netwarden.cli.flows_api import from_api
 from netwarden.cli.offline import fail, load_world
 from netwarden.engine.compiled import CompiledEngine
@@ -136,7 +137,8 @@ def flows(
         typer.Option(
             "--api",
             envvar="NETWARDEN_API",
-            help="Netwarden server URL: stored flows (and --follow: live) in your scope.",
+            help="Netwarden server URL: stored flows (and --follow: live) in your scope "
+            "(default with no other source: the current context, see 'netwarden login').",
         ),
     ] = None,
     token: Annotated[
@@ -265,7 +267,7 @@ def flows(
     if ctx.invoked_subcommand is not None:
         return
     options: list[Option] = list(ctx.meta.get(_ORDER, []))
-    if sum(map(bool, (files, server, api))) != 1:
+    if sum(map(bool, (files, server, api))) > 1:
         fail("error: give one source: --file (one or more), --server (Hubble Relay) or --api")
     if drops:
         if _positive_flags(options, "verdict"):
@@ -287,7 +289,8 @@ def flows(
         stream = _from_files(files, filters, since_ns, until_ns, last)
         _emit(stream, enricher, output, batch=True)
         return
-    if api is not None:
+    if server is None:  # --api, or the current context (netwarden login)
+        api, token = flows_target(api, token)
         stream = from_api(api, token, filters, since, until, last, follow)
         _emit(stream, enricher, output, batch=not follow)
         return

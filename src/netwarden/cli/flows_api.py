@@ -31,7 +31,7 @@ def from_api(
     follow: bool,
 ) -> Iterator[Flow]:
     if token is None:
-        fail("error: --api needs a token: --token or NETWARDEN_TOKEN")
+        fail("error: --api needs a token: --token, NETWARDEN_TOKEN or netwarden login")
     with NetwardenClient(url, token) as client:
         try:
             yield from _history(client, filters, since, until, last, follow)

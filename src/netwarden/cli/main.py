@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import flows, offline, serve
+from netwarden.cli import control, flows, offline, serve
 
 app = typer.Typer(
     name="netwarden",
@@ -16,6 +16,7 @@ app = typer.Typer(
 offline.register(app)
 flows.register(app)
 serve.register(app)
+control.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

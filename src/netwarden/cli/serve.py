@@ -22,7 +22,7 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Listen port.")] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="TOML settings file [env NETWARDEN_CONFIG]."),
+        typer.Option("--config", help="TOML settings file [env NETWARDEN_SERVER_CONFIG]."),
     ] = None,
 ) -> None:
     """Start the Netwarden server. The first start creates an org and prints a one-time

@@ -2,7 +2,8 @@
 
 It speaks the API's conventions in one place: bearer tokens, problem+json errors turned
 into :class:`ApiError` (status, detail, located errors), Hubble flow documents decoded
-with the same decoder as files, server-sent events for the live tail.
+with the same decoder as files, server-sent events for the live tail. The control-plane
+routes (projects, clusters, policies, ...) come from :class:`ControlRoutes`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from netwarden.client.control import ControlRoutes
 from netwarden.flows.decode import Skipped, decode_object
 from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.flowjson import FieldError
@@ -33,8 +35,16 @@ class ApiError(Exception):
     def __str__(self) -> str:
         where = "" if self.status == 0 else f" ({self.status})"
         lines = [f"{self.detail}{where}"]
-        lines += [f"  {e.get('field', '')}: {e.get('message', '')}" for e in self.errors]
+        lines += [f"  {_located(e)}: {e.get('message', '')}" for e in self.errors]
         return "\n".join(lines)
+
+
+def _located(error: dict[str, Any]) -> str:
+    line = error.get("line")
+    field_path = str(error.get("field") or "")
+    if line:
+        return f"line {line} {field_path}".rstrip()
+    return field_path or "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +55,7 @@ class LiveEvent:
     lost: int = 0
 
 
-class NetwardenClient:
+class NetwardenClient(ControlRoutes):
     def __init__(
         self, base_url: str, token: str | None, *, timeout: float = DEFAULT_TIMEOUT
     ) -> None:
@@ -73,6 +83,9 @@ class NetwardenClient:
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
+
+    def send(self, method: str, path: str, **kwargs: Any) -> None:
+        self.request(method, path, **kwargs)
 
     # --- flows ---------------------------------------------------------------------------
 

@@ -68,6 +68,7 @@ class Access:
     session: Session
     actor: Actor
     checked: bool = False
+    database: Any = None  # the Database, to record denials in their own transaction
     audit: list[AuditEntry] = field(default_factory=list)
 
     def require(
@@ -79,8 +80,7 @@ class Access:
             return
         kind = what.split(" ", 1)[0]
         self.record(action.value, kind, resource_id, what, "denied")
-        verb = action.value.replace("-", " ")
-        raise Forbidden(f"{self.actor.subject} may not {verb} {what}".strip())
+        raise Forbidden(f"{self.actor.subject} may not {action.value}: {what}")
 
     def allowed(self, action: Action, target: Target) -> bool:
         """A check without refusal (to filter lists); counts as the request's check."""

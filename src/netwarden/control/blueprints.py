@@ -141,7 +141,7 @@ def _current_spec(acc: Access, bp: Blueprint) -> BlueprintSpec | None:
     if bp.deleted or not bp.version:
         return None
     text = version(acc, bp, bp.version).yaml
-    return parse_blueprint(text) if text else None
+    return desired.parsed_blueprint(text) if text else None
 
 
 def _new_version(

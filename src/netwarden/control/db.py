@@ -4,7 +4,8 @@ migrations with Alembic, sessions.
 ``open_database(url)`` migrates the schema to the latest revision before returning, so
 a fresh data directory, an old one and a PostgreSQL database all end up on the same
 schema. SQLite gets foreign keys enforced and WAL journaling (readers never wait for
-the writer); PostgreSQL connections go through psycopg 3.
+the writer) and transactions that take the write lock when they start (writers queue
+instead of failing); PostgreSQL connections go through psycopg 3.
 """
 
 from __future__ import annotations
@@ -35,21 +36,43 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """An engine; for SQLite, ``immediate`` transactions take the write lock at BEGIN
+    (writers), otherwise BEGIN is deferred (readers never wait for writers in WAL)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            pool_size=20,
+            max_overflow=40,
+            pool_timeout=60,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin if immediate else _sqlite_deferred)
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=40, pool_timeout=60, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event starts transactions
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """``BEGIN IMMEDIATE``: take the write lock when the transaction starts. A deferred
+    transaction that reads and then writes fails at once ("database is locked") when
+    another writer committed in between; an immediate one waits its turn (busy timeout).
+    SQLite serializes writers anyway; this makes them queue instead of fail."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def alembic_config() -> Config:
@@ -68,8 +91,13 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 @dataclass
 class Database:
+    """Sessions for writing (``sessions``) and for reading (``readers``: the same engine
+    on PostgreSQL; on SQLite one whose transactions do not take the write lock)."""
+
     engine: Engine
     sessions: sessionmaker[Session]
+    read_engine: Engine | None = None
+    readers: sessionmaker[Session] | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -77,12 +105,29 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only (rolled back at the end)."""
+        factory = self.readers or self.sessions
+        with factory() as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
 
 def open_database(url: str, *, migrate_schema: bool = True) -> Database:
     engine = make_engine(url)
     if migrate_schema:
         migrate(engine)
-    return Database(engine, sessionmaker(engine, expire_on_commit=False))
+    if not normalize_url(url).startswith("sqlite"):
+        return Database(engine, sessionmaker(engine, expire_on_commit=False))
+    reader = make_engine(url, immediate=False)
+    return Database(
+        engine, sessionmaker(engine, expire_on_commit=False), reader, sessionmaker(reader)
+    )

@@ -95,6 +95,15 @@ class Grants:
         )
 
     @property
+    def any(self) -> bool:
+        """Whether any binding grants anything at all."""
+        return (
+            self.org_admin
+            or self.org_viewer
+            or bool(self.projects_in_reach | self.workspaces_in_reach)
+        )
+
+    @property
     def reads_all(self) -> bool:
         return self.org_admin or self.org_viewer
 

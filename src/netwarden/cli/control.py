@@ -1,0 +1,141 @@
+"""``netwarden audit``, ``netwarden policy history|rollback`` and ``netwarden token
+create|revoke``, and the registration of every control-plane command."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from netwarden.cli import apply, resources
+from netwarden.cli import context as contexts
+from netwarden.cli.context import ContextOpt, ServerOpt, TokenOpt, session
+from netwarden.cli.names import Names
+from netwarden.cli.output import Format, OutputOpt, emit_documents, emit_table
+from netwarden.cli.resources import find_policy, version_table
+
+ClusterOpt = Annotated[str, typer.Option("--cluster", help="The policy's cluster.")]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="The policy's namespace.")
+]
+
+
+class Outcome(StrEnum):
+    allowed = "allowed"
+    denied = "denied"
+
+
+def audit(
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this user's entries.")] = None,
+    outcome: Annotated[Outcome | None, typer.Option("--outcome", help="allowed or denied.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="Newest N.")] = 50,
+    output: OutputOpt = Format.table,
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """The audit log, newest first: who did what, when, and whether it was allowed
+    (refusals are recorded too). Needs an org role."""
+    with session(context, server, token) as client:
+        entries = client.audit(limit, outcome.value if outcome else None, actor)
+    if output is not Format.table:
+        emit_documents(entries, output)
+        return
+    rows = [
+        [(e["at"] or "")[:19], e["actor"], e["outcome"], e["action"], e["kind"], e["name"]]
+        for e in entries
+    ]
+    emit_table(["TIME", "ACTOR", "OUTCOME", "ACTION", "KIND", "NAME"], rows, "No entries.")
+
+
+policy_app = typer.Typer(help="A policy's versions: history and rollback.", no_args_is_help=True)
+
+
+@policy_app.command("history")
+def history(
+    name: Annotated[str, typer.Argument(help="Policy name.")],
+    cluster: ClusterOpt,
+    namespace: NamespaceOpt = None,
+    output: OutputOpt = Format.table,
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Every version of a policy, newest first (a deletion is a version too)."""
+    with session(context, server, token) as client:
+        doc = find_policy(Names(client), name, cluster, namespace)
+        versions = client.policy_versions(doc["id"])
+    if output is Format.table:
+        emit_table(*version_table(versions), "No versions.")
+    else:
+        emit_documents(versions, output)
+
+
+@policy_app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="Policy name.")],
+    cluster: ClusterOpt,
+    to: Annotated[int, typer.Option("--to", min=1, help="The version to bring back.")],
+    namespace: NamespaceOpt = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="Why.")] = "",
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Make a new version with an old version's YAML (refused if the policy changed
+    while this ran)."""
+    with session(context, server, token) as client:
+        doc = find_policy(Names(client), name, cluster, namespace)
+        done = client.rollback_policy(doc["id"], to, message, doc["version"])
+    typer.echo(
+        f"{doc['kind'].lower()}/{doc['name']} rolled back to version {to}: "
+        f"now version {done['version']}"
+    )
+
+
+token_app = typer.Typer(help="API tokens of users.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def create_token(
+    user: Annotated[str, typer.Option("--user", help="The user's name.")],
+    name: Annotated[str, typer.Option("--name", help="A name for the token.")] = "",
+    ttl_days: Annotated[
+        int | None, typer.Option("--ttl-days", min=1, max=3650, help="Expire after N days.")
+    ] = None,
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Issue a token to a user and print it (once: only its hash is stored). Org Admins
+    issue tokens to anyone; finding the user by name needs an org role."""
+    with session(context, server, token) as client:
+        user_id = Names(client).id_of("user", user)
+        issued = client.create_user_token(user_id, name, ttl_days)
+    expires = issued.get("expires_at") or "never"
+    typer.echo(f"Token {issued['id']} for {user} (expires: {expires}), shown once:", err=True)
+    typer.echo(issued["token"])
+
+
+@token_app.command("revoke")
+def revoke_token(
+    token_id: Annotated[str, typer.Argument(help="The token's id (from 'token create').")],
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Revoke a token: it stops working at once."""
+    with session(context, server, token) as client:
+        client.revoke_token(token_id)
+    typer.echo(f"Token {token_id} revoked.")
+
+
+def register(app: typer.Typer) -> None:
+    """Every command that talks to a Netwarden server's control plane."""
+    contexts.register(app)
+    resources.register(app)
+    apply.register(app)
+    app.command()(audit)
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(token_app, name="token")

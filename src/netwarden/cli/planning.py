@@ -1,0 +1,149 @@
+"""The plan's role bindings and policies, ``--prune``, and :func:`build_plan`.
+
+A policy is compared as an object: the server's current YAML, parsed, against the
+manifest's object, so formatting alone never makes a new version; a change is sent with
+``If-Match`` of the version read, so an edit someone made meanwhile is refused (412)
+instead of overwritten. ``--prune`` deletes the policies of the clusters the manifests'
+policies target that the manifests no longer hold (policies only: nothing else is
+pruned).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from netwarden.cli.kinds import policy_object
+from netwarden.cli.manifests import Resource
+from netwarden.cli.names import Names
+from netwarden.cli.output import yaml_text
+from netwarden.cli.plan import Doc, Plan, Planner, PolicyKey
+
+PRUNE_MESSAGE = "pruned by netwarden apply"
+
+
+def build_plan(names: Names, resources: list[Resource], prune: bool) -> Plan:
+    planner = Planner(names)
+    for r in resources:
+        PLANNERS[r.kind](planner, r)
+    if prune:
+        plan_prune(planner, resources)
+    return planner.plan
+
+
+def plan_binding(p: Planner, r: Resource) -> None:
+    s = r.spec
+    user, role, scope_kind, scope = s["subject"], s["role"], s["scope_kind"], s["scope"]
+    ok = p.ref(r, "user", "user", user)
+    if scope_kind != "org":
+        ok = p.ref(r, scope_kind, scope_kind, scope) and ok
+    if not ok:
+        return
+    desired = {"user": user, "role": role, scope_kind: scope or "(the org)"}
+
+    def scope_id() -> str:
+        return str(p.names.me()["org"]) if scope_kind == "org" else p.id(scope_kind, scope)
+
+    def run() -> None:
+        p.client.create_binding("user", p.id("user", user), role, scope_id())
+
+    subject_id = p.ids["user", user]
+    known_scope = scope_kind == "org" or p.ids[scope_kind, scope] is not None
+    if subject_id is not None and known_scope and _bound(p, subject_id, role, scope_id()):
+        p.add(r, r.label, "unchanged", desired, desired)
+    else:
+        p.add(r, r.label, "create", None, desired, run=run)
+
+
+def _bound(p: Planner, subject_id: str, role: str, scope_id: str) -> bool:
+    if p.bindings is None:
+        p.bindings = p.client.list_bindings()
+    return any(
+        b["subject_kind"] == "user"
+        and b["subject"] == subject_id
+        and b["role"] == role
+        and b["scope"] == scope_id
+        for b in p.bindings
+    )
+
+
+def _key(cluster: str, doc: Doc) -> PolicyKey:
+    return cluster, doc["kind"], doc.get("namespace") or "", doc["name"]
+
+
+def _cluster_policies(p: Planner, cluster_id: str) -> list[Doc]:
+    if cluster_id not in p.policies:
+        p.policies[cluster_id] = p.client.list_policies(cluster_id)
+    return p.policies[cluster_id]
+
+
+def plan_policy(p: Planner, r: Resource) -> None:
+    s = r.spec
+    cluster = s["cluster"]
+    if not p.ref(r, "cluster", "cluster", cluster):
+        return
+    key = _key(cluster, s)
+    p.wanted.add(key)
+    message = f"netwarden apply ({r.doc.file})"
+    cluster_id = p.ids["cluster", cluster]
+    docs = _cluster_policies(p, cluster_id) if cluster_id is not None else []
+    found = next((d for d in docs if _key(cluster, d) == key), None)
+    if found is None:
+
+        def create() -> None:
+            p.client.create_policy(p.id("cluster", cluster), s["text"], message)
+
+        p.add(r, r.label, "create", None, s["text"], run=create)
+        return
+    full = p.client.get_policy(found["id"])
+    current = policy_object(full)
+    if current == s["manifest"]:
+        p.add(r, r.label, "unchanged", s["text"], s["text"])
+        return
+    version = int(full["version"])
+
+    def update() -> None:
+        p.client.update_policy(found["id"], s["text"], message, version)
+
+    change = [f"version {version} -> {version + 1}"]
+    p.add(r, r.label, "update", _yaml(current), s["text"], change, update)
+
+
+def _yaml(value: Any) -> str:
+    return yaml_text(value) if value is not None else ""
+
+
+def plan_prune(p: Planner, resources: list[Resource]) -> None:
+    clusters = sorted({r.spec["cluster"] for r in resources if r.kind == "Policy"})
+    for cluster in clusters:
+        cluster_id = p.ids.get(("cluster", cluster))
+        if cluster_id is None:  # unknown, or created by this plan: nothing to prune
+            continue
+        for doc in _cluster_policies(p, cluster_id):
+            if _key(cluster, doc) in p.wanted:
+                continue
+            where = f"{cluster}/{doc['namespace']}" if doc["namespace"] else cluster
+            label = f"{doc['kind'].lower()}/{where}/{doc['name']}"
+            p.add(None, label, "prune", _prune_text(p, doc), None, run=_pruner(p, doc))
+
+
+def _prune_text(p: Planner, doc: Doc) -> str:
+    return _yaml(policy_object(p.client.get_policy(doc["id"])))
+
+
+def _pruner(p: Planner, doc: Doc) -> Callable[[], None]:
+    def run() -> None:
+        p.client.delete_policy(doc["id"], PRUNE_MESSAGE, doc["version"])
+
+    return run
+
+
+PLANNERS: dict[str, Callable[[Planner, Resource], None]] = {
+    "Project": Planner.project,
+    "Workspace": Planner.workspace,
+    "Cluster": Planner.cluster,
+    "Namespace": Planner.namespace,
+    "User": Planner.user,
+    "RoleBinding": plan_binding,
+    "Policy": plan_policy,
+}

@@ -1,0 +1,202 @@
+"""The control-plane routes of the API as typed methods (mixed into ``NetwardenClient``).
+
+Every method takes and returns the API's own shapes: ids for references, documents as
+dictionaries. Resolving names to ids is the caller's business (the CLI does it from the
+list routes, which return names and ids).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Doc = dict[str, Any]
+
+# The kind of scope each role is bound over (the API's rbac.role_scope; a test keeps the
+# two equal).
+ROLE_SCOPES = {
+    "org-admin": "org",
+    "org-viewer": "org",
+    "infra-admin": "project",
+    "infra-viewer": "project",
+    "project-admin": "project",
+    "project-viewer": "project",
+    "workspace-admin": "workspace",
+    "workspace-viewer": "workspace",
+}
+
+
+def _items(found: Any) -> list[Doc]:
+    items: list[Doc] = found["items"]
+    return items
+
+
+def _if_match(version: int | None) -> dict[str, str]:
+    return {} if version is None else {"If-Match": f'"v{version}"'}
+
+
+class ControlRoutes:
+    """Methods over :meth:`json` / :meth:`send` (provided by the HTTP client)."""
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def send(self, method: str, path: str, **kwargs: Any) -> None:
+        """A request whose answer has no body (204)."""
+        raise NotImplementedError
+
+    # --- the caller, projects, workspaces ----------------------------------------------
+
+    def all_pages(self, path: str, params: Any = None) -> list[Doc]:
+        """Every item of a paginated list (follows ``next``)."""
+        base = list(params.items()) if isinstance(params, dict) else list(params or [])
+        out: list[Doc] = []
+        after: str | None = None
+        while True:
+            query = [*base, ("limit", "1000"), *([("after", after)] if after else [])]
+            found = self.json("GET", path, params=query)
+            out.extend(_items(found))
+            after = found.get("next")
+            if not after:
+                return out
+
+    def me(self) -> Doc:
+        found: Doc = self.json("GET", "/api/v1/me")
+        return found
+
+    def list_projects(self) -> list[Doc]:
+        return self.all_pages("/api/v1/projects")
+
+    def create_project(self, name: str, description: str = "") -> Doc:
+        body = {"name": name, "description": description}
+        created: Doc = self.json("POST", "/api/v1/projects", json=body)
+        return created
+
+    def delete_project(self, project_id: str) -> None:
+        self.send("DELETE", f"/api/v1/projects/{project_id}")
+
+    def list_workspaces(self) -> list[Doc]:
+        return self.all_pages("/api/v1/workspaces")
+
+    def create_workspace(self, name: str, project_id: str, description: str = "") -> Doc:
+        body = {"name": name, "project": project_id, "description": description}
+        created: Doc = self.json("POST", "/api/v1/workspaces", json=body)
+        return created
+
+    # --- clusters and namespaces -------------------------------------------------------
+
+    def list_clusters(self, labels: dict[str, str] | None = None) -> list[Doc]:
+        params = [("label", f"{k}={v}") for k, v in (labels or {}).items()]
+        return self.all_pages("/api/v1/clusters", params)
+
+    def create_cluster(self, body: Doc) -> Doc:
+        """``body``: name, project (id), labels, policy_enforcement, enforcement_mode."""
+        created: Doc = self.json("POST", "/api/v1/clusters", json=body)
+        return created
+
+    def patch_cluster(self, cluster_id: str, changes: Doc) -> Doc:
+        changed: Doc = self.json("PATCH", f"/api/v1/clusters/{cluster_id}", json=changes)
+        return changed
+
+    def delete_cluster(self, cluster_id: str) -> None:
+        self.send("DELETE", f"/api/v1/clusters/{cluster_id}")
+
+    def list_namespaces(self, cluster_id: str) -> list[Doc]:
+        return _items(self.json("GET", f"/api/v1/clusters/{cluster_id}/namespaces"))
+
+    def put_namespace(
+        self, cluster_id: str, name: str, labels: dict[str, str], workspace_id: str | None
+    ) -> Doc:
+        body = {"labels": labels, "workspace": workspace_id}
+        path = f"/api/v1/clusters/{cluster_id}/namespaces/{name}"
+        put: Doc = self.json("PUT", path, json=body)
+        return put
+
+    # --- users, tokens, role bindings, audit --------------------------------------------
+
+    def list_users(self) -> list[Doc]:
+        return _items(self.json("GET", "/api/v1/users"))
+
+    def create_user(self, name: str, email: str = "") -> Doc:
+        created: Doc = self.json("POST", "/api/v1/users", json={"name": name, "email": email})
+        return created
+
+    def create_user_token(self, user_id: str, name: str = "", ttl_days: int | None = None) -> Doc:
+        body = {"name": name, "ttl_days": ttl_days}
+        created: Doc = self.json("POST", f"/api/v1/users/{user_id}/tokens", json=body)
+        return created
+
+    def revoke_token(self, token_id: str) -> None:
+        self.send("DELETE", f"/api/v1/tokens/{token_id}")
+
+    def list_bindings(self) -> list[Doc]:
+        return _items(self.json("GET", "/api/v1/role-bindings"))
+
+    def create_binding(self, subject_kind: str, subject: str, role: str, scope: str) -> Doc:
+        body = {"subject_kind": subject_kind, "subject": subject, "role": role, "scope": scope}
+        created: Doc = self.json("POST", "/api/v1/role-bindings", json=body)
+        return created
+
+    def delete_binding(self, binding_id: str) -> None:
+        self.send("DELETE", f"/api/v1/role-bindings/{binding_id}")
+
+    def audit(
+        self, limit: int = 100, outcome: str | None = None, actor: str | None = None
+    ) -> list[Doc]:
+        params: dict[str, str | int] = {"limit": limit}
+        if outcome:
+            params["outcome"] = outcome
+        if actor:
+            params["actor"] = actor
+        return _items(self.json("GET", "/api/v1/audit", params=params))
+
+    # --- policies ----------------------------------------------------------------------
+
+    def list_policies(
+        self,
+        cluster_id: str | None = None,
+        namespace: str | None = None,
+        kind: str | None = None,
+        *,
+        deleted: bool = False,
+    ) -> list[Doc]:
+        given = {"cluster": cluster_id, "namespace": namespace, "kind": kind}
+        params: dict[str, str] = {k: v for k, v in given.items() if v is not None}
+        if deleted:
+            params["deleted"] = "true"
+        return self.all_pages("/api/v1/policies", params)
+
+    def get_policy(self, policy_id: str) -> Doc:
+        """The policy with its current ``yaml`` (``version`` is its ETag's number)."""
+        found: Doc = self.json("GET", f"/api/v1/policies/{policy_id}")
+        return found
+
+    def create_policy(self, cluster_id: str, yaml_text: str, message: str = "") -> Doc:
+        body = {"yaml": yaml_text, "message": message}
+        created: Doc = self.json("POST", f"/api/v1/clusters/{cluster_id}/policies", json=body)
+        return created
+
+    def update_policy(
+        self, policy_id: str, yaml_text: str, message: str = "", version: int | None = None
+    ) -> Doc:
+        """A new version, refused (412) when the policy is no longer at ``version``."""
+        body = {"yaml": yaml_text, "message": message}
+        path = f"/api/v1/policies/{policy_id}"
+        changed: Doc = self.json("PUT", path, json=body, headers=_if_match(version))
+        return changed
+
+    def delete_policy(self, policy_id: str, message: str = "", version: int | None = None) -> Doc:
+        path = f"/api/v1/policies/{policy_id}"
+        params = {"message": message} if message else {}
+        deleted: Doc = self.json("DELETE", path, params=params, headers=_if_match(version))
+        return deleted
+
+    def policy_versions(self, policy_id: str) -> list[Doc]:
+        return _items(self.json("GET", f"/api/v1/policies/{policy_id}/versions"))
+
+    def rollback_policy(
+        self, policy_id: str, to: int, message: str = "", version: int | None = None
+    ) -> Doc:
+        body = {"version": to, "message": message}
+        path = f"/api/v1/policies/{policy_id}/rollback"
+        rolled: Doc = self.json("POST", path, json=body, headers=_if_match(version))
+        return rolled
