@@ -12,7 +12,10 @@ blueprint change, and API latency under concurrent clients, on SQLite and Postgr
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -26,18 +29,13 @@ from typing import Any
 
 import httpx
 import psycopg
-import uvicorn
 
-from netwarden.api.app import create_app
-from netwarden.api.auth import ControlPlaneAuthenticator
 from netwarden.control import blueprints
 from netwarden.control.access import Access, Actor
 from netwarden.control.bootstrap import bootstrap
 from netwarden.control.db import Database, open_database, sqlite_url
 from netwarden.control.models import Blueprint, Cluster, DesiredState, Namespace, Project
 from netwarden.control.tokens import resolve
-from netwarden.flows.duckdb_store import DuckDBFlowStore
-from netwarden.flows.service import FlowService
 
 PG_ADMIN = "postgresql://postgres@localhost/postgres"
 RECOMPUTE_TARGET_S = 5.0
@@ -160,23 +158,35 @@ def bench_recompute(db: Database, token: str, project: str) -> tuple[float, int]
 
 @contextmanager
 def serve(db: Database) -> Iterator[str]:
-    app = create_app(
-        flow_service=FlowService(DuckDBFlowStore()),
-        authenticator=ControlPlaneAuthenticator(db),
-        db=db,
-    )
-    with _socket() as port:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
+    """``netwarden serve`` in its own process on the bench's database (the load
+    generator's threads must not share the server's interpreter and GIL)."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    with _socket() as port, TemporaryDirectory() as data:
+        env = {**os.environ, "NETWARDEN_DATABASE_URL": url, "NETWARDEN_DATA_DIR": data}
+        command = [sys.executable, "-m", "netwarden.cli.main", "serve", "--port", str(port)]
+        server = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            yield f"http://127.0.0.1:{port}"
+            _wait_ready(base, server)
+            yield base
         finally:
-            server.should_exit = True
-            thread.join(10)
+            server.terminate()
+            server.wait(30)
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"netwarden serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError("netwarden serve did not start")
 
 
 @contextmanager

@@ -10,6 +10,8 @@ agent token speaks for) and checked by the route through the helpers below.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from netwarden.api.problems import Problem
 from netwarden.control.db import Database
 from netwarden.control.rbac import Grants, flow_scope
-from netwarden.control.tokens import load_fleet, resolve, touch
+from netwarden.control.tokens import hash_secret, load_fleet, resolve, touch
 from netwarden.flows.scope import FlowScope
 
 
@@ -75,12 +77,42 @@ def principal(request: Request) -> Principal:
 
 class ControlPlaneAuthenticator:
     """Tokens from the control plane's database: users get their grants and the flow
-    scope those grants give (DESIGN.md roles); agent tokens speak for their cluster."""
+    scope those grants give (DESIGN.md roles); agent tokens speak for their cluster.
 
-    def __init__(self, db: Database) -> None:
+    A principal is cached for ``ttl`` seconds (default 2) by the token's hash, so a
+    burst of requests costs one lookup; a revocation, a disabled user or a changed role
+    binding therefore takes effect within ``ttl`` seconds on every server (the cache
+    is per process and holds at most ``max_entries`` tokens). Unknown tokens are not
+    cached."""
+
+    def __init__(self, db: Database, *, ttl: float = 2.0, max_entries: int = 10_000) -> None:
         self.db = db
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
 
     def authenticate(self, token: str) -> Principal | None:
+        key = hash_secret(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = self._lookup(token)
+        if found is not None and self.ttl > 0:
+            with self._lock:
+                if len(self._cache) >= self.max_entries:
+                    self._cache.clear()
+                self._cache[key] = (now + self.ttl, found)
+        return found
+
+    def forget(self) -> None:
+        """Drop every cached principal (tests; after bulk permission changes)."""
+        with self._lock:
+            self._cache.clear()
+
+    def _lookup(self, token: str) -> Principal | None:
         with self.db.read_session() as session:
             identity = resolve(session, token, touch=False)
             if identity is None:

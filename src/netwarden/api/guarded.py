@@ -42,6 +42,9 @@ def access(request: Request, caller: Annotated[Principal, Depends(principal)]) -
     reads_only = request.method in ("GET", "HEAD") and db.readers is not None
     session = db.readers() if reads_only and db.readers is not None else db.sessions()
     acc = Access(session, Actor(caller.subject, caller.org, caller.grants), database=db)
+    forget = getattr(request.app.state.authenticator, "forget", None)
+    if forget is not None:
+        acc.after_commit.append(lambda: forget() if acc.identity_changed else None)
     try:
         yield acc
     finally:  # runs after the route class committed (or refused): drop what is left
@@ -117,6 +120,8 @@ def _finish(kwargs: dict[str, Any]) -> None:
     except IntegrityError:
         acc.session.rollback()
         raise Conflict("the change conflicts with another one; retry") from None
+    for hook in acc.after_commit:
+        hook()
 
 
 def _refused(kwargs: dict[str, Any]) -> None:

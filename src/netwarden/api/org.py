@@ -187,6 +187,7 @@ def create_project(body: ProjectIn, acc: Guarded) -> dict[str, Any]:
     project = Project(org_id=acc.actor.org_id, name=body.name, description=body.description)
     acc.session.add(project)
     acc.session.flush()
+    acc.identity_changed = True
     acc.record("create", "project", project.id, project.name, after=project_doc(project))
     return project_doc(project)
 
@@ -203,6 +204,7 @@ def get_project(project_id: str, acc: Guarded) -> dict[str, Any]:
 def delete_project(project_id: str, acc: Guarded) -> None:
     project = acc.get(Project, project_id, "project")
     acc.require(Action.MANAGE_ORG, _target(acc, project.id), f"project {project.name}")
+    acc.identity_changed = True
     acc.record("delete", "project", project.id, project.name, before=project_doc(project))
     acc.session.delete(project)
 
@@ -289,6 +291,7 @@ def create_cluster(body: ClusterIn, acc: Guarded) -> dict[str, Any]:
     acc.session.add(cluster)
     acc.session.flush()
     desired.recompute(acc.session, acc.actor.org_id, [cluster.id])
+    acc.identity_changed = True
     acc.record("create", "cluster", cluster.id, cluster.name, after=cluster_doc(cluster))
     return cluster_doc(cluster)
 
@@ -321,6 +324,7 @@ def patch_cluster(cluster_id: str, body: ClusterPatch, acc: Guarded) -> dict[str
 def delete_cluster(cluster_id: str, acc: Guarded) -> None:
     cluster = acc.get(Cluster, cluster_id, "cluster")
     acc.require(Action.MANAGE_CLUSTER, _target(acc, cluster.project_id), f"cluster {cluster.name}")
+    acc.identity_changed = True
     acc.record("delete", "cluster", cluster.id, cluster.name, before=cluster_doc(cluster))
     acc.session.delete(cluster)
 
@@ -334,6 +338,7 @@ def create_agent_token(cluster_id: str, body: TokenIn, acc: Guarded) -> dict[str
     token, secret = issue_token(
         acc.session, acc.actor.org_id, cluster_id=cluster.id, name=body.name, ttl=ttl
     )
+    acc.identity_changed = True
     acc.record("create", "agent-token", token.id, f"{cluster.name}/{body.name}")
     return {
         "id": token.id,
@@ -413,6 +418,7 @@ def create_user(body: UserIn, acc: Guarded) -> dict[str, Any]:
     user = User(org_id=acc.actor.org_id, name=body.name, email=body.email)
     acc.session.add(user)
     acc.session.flush()
+    acc.identity_changed = True
     acc.record("create", "user", user.id, user.name)
     return {"id": user.id, "name": user.name, "email": user.email, "disabled": False}
 
@@ -428,6 +434,7 @@ def create_user_token(user_id: str, body: TokenIn, acc: Guarded) -> dict[str, An
     token, secret = issue_token(
         acc.session, acc.actor.org_id, user_id=user.id, name=body.name, ttl=ttl
     )
+    acc.identity_changed = True
     acc.record("create", "token", token.id, f"{user.name}/{body.name}")
     return {
         "id": token.id,
@@ -450,6 +457,7 @@ def revoke_token(token_id: str, acc: Guarded) -> None:
     else:
         acc.allowed(Action.READ_ORG, _target(acc))
     token.revoked_at = utcnow()
+    acc.identity_changed = True
     acc.record("revoke", "token", token.id, token.prefix)
 
 
@@ -524,6 +532,7 @@ def create_binding(body: BindingIn, acc: Guarded) -> dict[str, Any]:
     )
     acc.session.add(binding)
     acc.session.flush()
+    acc.identity_changed = True
     acc.record("create", "role-binding", binding.id, what, after=binding_doc(binding))
     return binding_doc(binding)
 
@@ -537,6 +546,7 @@ def delete_binding(binding_id: str, acc: Guarded) -> None:
     if role in (Role.INFRA_ADMIN, Role.INFRA_VIEWER):
         action = Action.MANAGE_ORG
     acc.require(action, target, what)
+    acc.identity_changed = True
     acc.record("delete", "role-binding", binding.id, what, before=binding_doc(binding))
     acc.session.delete(binding)
 

@@ -10,7 +10,7 @@ calling :meth:`require` (``Access.checked``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -69,6 +69,10 @@ class Access:
     actor: Actor
     checked: bool = False
     database: Any = None  # the Database, to record denials in their own transaction
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Set by changes to who may see what (tokens, users, bindings, namespaces, clusters):
+    # cached principals are dropped after the commit.
+    identity_changed: bool = False
     audit: list[AuditEntry] = field(default_factory=list)
 
     def require(

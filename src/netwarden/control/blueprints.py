@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import select
 
 from netwarden.control import desired
-from netwarden.control.access import Access, Conflict, Invalid, NotFound, PreconditionFailed
+from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.blueprint_spec import BlueprintSpec, parse_blueprint
 from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, Project, utcnow
 from netwarden.control.rbac import Action, Target
+from netwarden.control.versioning import check_version, fetch_version
 
 
 def blueprint_doc(bp: Blueprint, version: BlueprintVersion | None = None) -> dict[str, Any]:
@@ -77,19 +78,11 @@ def load(acc: Access, blueprint_id: str, *, write: bool = False) -> Blueprint:
 
 
 def version(acc: Access, bp: Blueprint, number: int) -> BlueprintVersion:
-    found = acc.session.scalars(
-        select(BlueprintVersion).filter_by(blueprint_id=bp.id, version=number)
-    ).first()
-    if found is None:
-        raise NotFound(f"version {number} of blueprint {bp.name} not found")
-    return found
+    return fetch_version(acc, BlueprintVersion, "blueprint_id", bp, number, "blueprint")
 
 
 def _check(bp: Blueprint, expected: int | None) -> None:
-    if expected is not None and expected != bp.version:
-        raise PreconditionFailed(
-            f"blueprint {bp.name} is at version {bp.version}, not {expected}: reload and reapply"
-        )
+    check_version(bp, expected, "blueprint")
 
 
 def update(

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import select
 
 from netwarden.control import desired
-from netwarden.control.access import Access, Conflict, Invalid, NotFound, PreconditionFailed
+from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.models import Cluster, Namespace, Policy, PolicyScope, PolicyVersion, utcnow
 from netwarden.control.rbac import Action, Target
+from netwarden.control.versioning import check_version, fetch_version
 from netwarden.model.diagnostics import Severity
 from netwarden.model.rule import NormalizedPolicy
 from netwarden.sources.loader import load_text
@@ -185,20 +186,11 @@ def current(acc: Access, policy: Policy) -> PolicyVersion:
 
 
 def version(acc: Access, policy: Policy, number: int) -> PolicyVersion:
-    found = acc.session.scalars(
-        select(PolicyVersion).filter_by(policy_id=policy.id, version=number)
-    ).first()
-    if found is None:
-        raise NotFound(f"version {number} of policy {policy.name} not found")
-    return found
+    return fetch_version(acc, PolicyVersion, "policy_id", policy, number, "policy")
 
 
-def check_version(policy: Policy, expected: int | None) -> None:
-    if expected is not None and expected != policy.version:
-        raise PreconditionFailed(
-            f"policy {policy.name} is at version {policy.version}, not {expected}: "
-            "someone changed it since you read it; reload and reapply"
-        )
+def _check(policy: Policy, expected: int | None) -> None:
+    check_version(policy, expected, "policy")
 
 
 def update(
@@ -210,7 +202,7 @@ def update(
     commit: str = "",
 ) -> Policy:
     policy, _ = load(acc, policy_id, write=True)
-    check_version(policy, expected)
+    _check(policy, expected)
     parsed = parse(yaml_text)
     same = (parsed.kind, parsed.name, parsed.namespace) == (
         policy.kind,
@@ -232,7 +224,7 @@ def update(
 
 def delete(acc: Access, policy_id: str, message: str, expected: int | None = None) -> Policy:
     policy, _ = load(acc, policy_id, write=True)
-    check_version(policy, expected)
+    _check(policy, expected)
     if policy.deleted:
         return policy
     policy.deleted = True
@@ -244,7 +236,7 @@ def rollback(
     acc: Access, policy_id: str, to: int, message: str, expected: int | None = None
 ) -> Policy:
     policy, _ = load(acc, policy_id, write=True)
-    check_version(policy, expected)
+    _check(policy, expected)
     old = version(acc, policy, to)
     policy.deleted = old.yaml == ""
     _add_version(acc, policy, old.yaml, message or f"roll back to version {to}", "")
