@@ -183,6 +183,13 @@ def policy_object(full: Doc) -> Any:
     return yaml.safe_load(text) if text else None
 
 
+def _blueprint(names: Names, d: Doc) -> Doc:
+    """The manifest as last applied (``apply`` reads it back unchanged)."""
+    full = names.client.get_blueprint(d["id"])
+    found: Doc = yaml.safe_load(full["yaml"]) if full.get("yaml") else {}
+    return found
+
+
 def _all(kind: str) -> Callable[[Names, Filters], list[Doc]]:
     return lambda names, _: names.all(kind)
 
@@ -236,6 +243,18 @@ VIEWS: dict[str, View] = {
         _binding,
         key="id",
     ),
+    "blueprint": View(
+        "Blueprint",
+        ("NAME", "PROJECT", "VERSION", "UPDATED"),
+        lambda names, _: names.client.list_blueprints(),
+        lambda n, d: [
+            d["name"],
+            n.name_of("project", d["project"]) if d["project"] else "(org)",
+            str(d["version"]),
+            d["updated_at"][:19],
+        ],
+        _blueprint,
+    ),
     "policy": View(
         "Policy",
         ("CLUSTER", "NAMESPACE", "KIND", "NAME", "VERSION", "UPDATED"),
@@ -249,6 +268,7 @@ ALIASES = {
     **{f"{k}s": k for k in VIEWS if k != "policy"},
     "policies": "policy",
     "pol": "policy",
+    "bp": "blueprint",
     "ws": "workspace",
     "ns": "namespace",
     "rb": "rolebinding",

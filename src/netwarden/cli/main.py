@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import control, flows, offline, serve
+from netwarden.cli import control, flows, offline, rollout, serve
 
 app = typer.Typer(
     name="netwarden",
@@ -17,6 +17,7 @@ offline.register(app)
 flows.register(app)
 serve.register(app)
 control.register(app)
+rollout.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ from typing import Any
 
 from netwarden.cli.output import yaml_text
 from netwarden.client.control import ROLE_SCOPES
+from netwarden.control.blueprint_spec import read_spec
 from netwarden.model.diagnostics import Diagnostic, Location, PathKey, Severity
 from netwarden.model.inventory import ClusterInventory
 from netwarden.model.rule import NormalizedPolicy
@@ -24,7 +25,16 @@ from netwarden.sources.networkpolicy import parse_network_policy
 from netwarden.sources.yamldoc import Cursor, SourceDoc, load_documents
 
 API_VERSION = "netwarden.dev/v1"
-ORDER = ("Project", "Workspace", "Cluster", "Namespace", "User", "RoleBinding", "Policy")
+ORDER = (
+    "Project",
+    "Workspace",
+    "Cluster",
+    "Namespace",
+    "User",
+    "RoleBinding",
+    "Blueprint",
+    "Policy",
+)
 POLICY_API_VERSIONS = {
     "NetworkPolicy": "networking.k8s.io/v1",
     CNP: "cilium.io/v2",
@@ -281,6 +291,24 @@ def _binding_scope(spec: Cursor, role: str, scope_kind: str) -> str | None:
     return _required(spec, scope_kind, scope_kind)
 
 
+def _blueprint(cur: Cursor) -> Resource | None:
+    """A Blueprint (its own format, validated here with located errors); the optional
+    ``spec.project`` names the owning project (none: org-wide)."""
+    errors_before = sum(d.severity is Severity.ERROR for d in cur.diagnostics)
+    spec = read_spec(cur)
+    errors_after = sum(d.severity is Severity.ERROR for d in cur.diagnostics)
+    if spec is None or errors_after > errors_before or not spec.name:
+        return None
+    project = cur.get("spec").get("project").string()
+    fields = {
+        "name": spec.name,
+        "project": project,
+        "manifest": cur.value,
+        "text": yaml_text(cur.value),
+    }
+    return _resource(cur, "Blueprint", f"blueprint/{spec.name}", fields)
+
+
 def _policy(cur: Cursor) -> Resource | None:
     spec = _spec(cur, {"cluster", "manifest"})
     cluster = _required(spec, "cluster", "cluster")
@@ -342,5 +370,6 @@ READERS: dict[str, Callable[[Cursor], Resource | None]] = {
     "Namespace": _namespace,
     "User": _user,
     "RoleBinding": _binding,
+    "Blueprint": _blueprint,
     "Policy": _policy,
 }

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import yaml
+
 from netwarden.cli.kinds import policy_object
 from netwarden.cli.manifests import Resource
 from netwarden.cli.names import Names
@@ -109,6 +111,37 @@ def plan_policy(p: Planner, r: Resource) -> None:
     p.add(r, r.label, "update", _yaml(current), s["text"], change, update)
 
 
+def plan_blueprint(p: Planner, r: Resource) -> None:
+    """Create or update a blueprint; compared as objects like policies, sent with
+    ``If-Match``. The server recomputes the desired state of the clusters it reaches."""
+    s = r.spec
+    project = s["project"]
+    if project and not p.ref(r, "project", "project", project):
+        return
+    message = f"netwarden apply ({r.doc.file})"
+    found = next((b for b in p.client.list_blueprints() if b["name"] == s["name"]), None)
+    if found is None:
+
+        def create() -> None:
+            owner = p.id("project", project) if project else None
+            p.client.create_blueprint(s["text"], message, owner)
+
+        p.add(r, r.label, "create", None, s["text"], run=create)
+        return
+    full = p.client.get_blueprint(found["id"])
+    current = yaml.safe_load(full["yaml"]) if full.get("yaml") else None
+    if current == s["manifest"]:
+        p.add(r, r.label, "unchanged", s["text"], s["text"])
+        return
+    version = int(full["version"])
+
+    def update() -> None:
+        p.client.update_blueprint(found["id"], s["text"], message, version)
+
+    change = [f"version {version} -> {version + 1}"]
+    p.add(r, r.label, "update", _yaml(current), s["text"], change, update)
+
+
 def _yaml(value: Any) -> str:
     return yaml_text(value) if value is not None else ""
 
@@ -145,5 +178,6 @@ PLANNERS: dict[str, Callable[[Planner, Resource], None]] = {
     "Namespace": Planner.namespace,
     "User": Planner.user,
     "RoleBinding": plan_binding,
+    "Blueprint": plan_blueprint,
     "Policy": plan_policy,
 }

@@ -200,3 +200,31 @@ class ControlRoutes:
         path = f"/api/v1/policies/{policy_id}/rollback"
         rolled: Doc = self.json("POST", path, json=body, headers=_if_match(version))
         return rolled
+
+    # --- blueprints ----------------------------------------------------------------------
+
+    def list_blueprints(self) -> list[Doc]:
+        return self.all_pages("/api/v1/blueprints")
+
+    def get_blueprint(self, blueprint_id: str) -> Doc:
+        """The blueprint with its current ``yaml`` (``version`` is its ETag's number)."""
+        found: Doc = self.json("GET", f"/api/v1/blueprints/{blueprint_id}")
+        return found
+
+    def create_blueprint(self, yaml_text: str, message: str, project_id: str | None) -> Doc:
+        body = {"yaml": yaml_text, "message": message, "project": project_id}
+        created: Doc = self.json("POST", "/api/v1/blueprints", json=body)
+        return created
+
+    def update_blueprint(
+        self, blueprint_id: str, yaml_text: str, message: str, version: int | None
+    ) -> Doc:
+        body = {"yaml": yaml_text, "message": message}
+        headers = _if_match(version)
+        path = f"/api/v1/blueprints/{blueprint_id}"
+        updated: Doc = self.json("PUT", path, json=body, headers=headers)
+        return updated
+
+    def desired_state(self, cluster_id: str) -> Doc:
+        found: Doc = self.json("GET", f"/api/v1/clusters/{cluster_id}/desired-state")
+        return found

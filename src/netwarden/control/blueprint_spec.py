@@ -85,6 +85,12 @@ def parse_blueprint(text: str, file: str = "blueprint.yaml") -> BlueprintSpec:
     return spec
 
 
+def read_spec(cur: Cursor) -> BlueprintSpec | None:
+    """The spec of a Blueprint object inside a larger document (``netwarden apply``):
+    errors go to the cursor's diagnostics, located in that document."""
+    return _spec(cur, cur.doc, cur.diagnostics)
+
+
 def _error(d: Diagnostic) -> dict[str, Any]:
     return {"field": d.location.path, "line": d.location.line, "message": d.message, "code": d.code}
 
