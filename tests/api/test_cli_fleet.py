@@ -126,12 +126,12 @@ def test_blueprint_by_label_and_workspace_admin_limits(live: Live) -> None:  # n
     assert "cart-from-web" in objects and "allow-all" not in objects
 
     # The cluster's agent pulls its desired state and reports it applied: rollout follows.
-    admin = {"Authorization": f"Bearer {live.admin_token}"}
+    issued = cli("token", "create", "--cluster", "prod-eu", "--context", "admin")
+    assert "agent of cluster prod-eu" in issued.stderr
+    cli("token", "create", "--cluster", "prod-eu", "--context", "wendy", code=2)  # not hers
+    cli("token", "create", "--context", "admin", code=2)  # neither --user nor --cluster
+    agent = {"Authorization": f"Bearer {issued.stdout.strip()}"}
     with httpx.Client(base_url=live.url, timeout=10) as http:
-        clusters = http.get("/api/v1/clusters", headers=admin).json()["items"]
-        prod_id = next(c["id"] for c in clusters if c["name"] == "prod-eu")
-        secret = http.post(f"/api/v1/clusters/{prod_id}/agent-tokens", json={}, headers=admin)
-        agent = {"Authorization": f"Bearer {secret.json()['token']}"}
         state = http.get("/api/v1/agent/desired-state", headers=agent).json()
         before = cli("rollout", "status", "--context", "admin").output
         assert "prod-eu" in before and "unknown" in before

@@ -12,6 +12,7 @@ from netwarden.cli import apply, resources
 from netwarden.cli import context as contexts
 from netwarden.cli.context import ContextOpt, ServerOpt, TokenOpt, session
 from netwarden.cli.names import Names
+from netwarden.cli.offline import fail
 from netwarden.cli.output import Format, OutputOpt, emit_documents, emit_table
 from netwarden.cli.resources import find_policy, version_table
 
@@ -94,12 +95,15 @@ def rollback(
     )
 
 
-token_app = typer.Typer(help="API tokens of users.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens of users and cluster agents.", no_args_is_help=True)
 
 
 @token_app.command("create")
 def create_token(
-    user: Annotated[str, typer.Option("--user", help="The user's name.")],
+    user: Annotated[str | None, typer.Option("--user", help="A user's name.")] = None,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="A cluster's name: a token for its agent.")
+    ] = None,
     name: Annotated[str, typer.Option("--name", help="A name for the token.")] = "",
     ttl_days: Annotated[
         int | None, typer.Option("--ttl-days", min=1, max=3650, help="Expire after N days.")
@@ -108,13 +112,22 @@ def create_token(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Issue a token to a user and print it (once: only its hash is stored). Org Admins
-    issue tokens to anyone; finding the user by name needs an org role."""
+    """Issue a token to a user (--user) or to a cluster's agent (--cluster) and print it
+    (once: only its hash is stored). Org Admins issue user tokens to anyone, users to
+    themselves; agent tokens need the cluster's Infra Admin (or an Org Admin)."""
+    if (user is None) == (cluster is None):
+        fail("error: give --user NAME or --cluster NAME")
     with session(context, server, token) as client:
-        user_id = Names(client).id_of("user", user)
-        issued = client.create_user_token(user_id, name, ttl_days)
+        names = Names(client)
+        if user is not None:
+            issued = client.create_user_token(names.id_of("user", user), name, ttl_days)
+        else:
+            issued = client.create_agent_token(
+                names.id_of("cluster", cluster or ""), name, ttl_days
+            )
     expires = issued.get("expires_at") or "never"
-    typer.echo(f"Token {issued['id']} for {user} (expires: {expires}), shown once:", err=True)
+    owner = user if user is not None else f"the agent of cluster {cluster}"
+    typer.echo(f"Token {issued['id']} for {owner} (expires: {expires}), shown once:", err=True)
     typer.echo(issued["token"])
 
 

@@ -125,6 +125,15 @@ class ControlRoutes:
         created: Doc = self.json("POST", f"/api/v1/users/{user_id}/tokens", json=body)
         return created
 
+    def create_agent_token(
+        self, cluster_id: str, name: str = "", ttl_days: int | None = None
+    ) -> Doc:
+        """A token for the cluster's agent (the secret is in ``token``, shown once)."""
+        body = {"name": name, "ttl_days": ttl_days}
+        path = f"/api/v1/clusters/{cluster_id}/agent-tokens"
+        created: Doc = self.json("POST", path, json=body)
+        return created
+
     def revoke_token(self, token_id: str) -> None:
         self.send("DELETE", f"/api/v1/tokens/{token_id}")
 
