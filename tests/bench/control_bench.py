@@ -36,6 +36,7 @@ from netwarden.control.bootstrap import bootstrap
 from netwarden.control.db import Database, open_database, sqlite_url
 from netwarden.control.models import Blueprint, Cluster, DesiredState, Namespace, Project
 from netwarden.control.tokens import resolve
+from tests.api.conftest import free_port
 
 PG_ADMIN = "postgresql://postgres@localhost/postgres"
 RECOMPUTE_TARGET_S = 5.0
@@ -161,7 +162,8 @@ def serve(db: Database) -> Iterator[str]:
     """``netwarden serve`` in its own process on the bench's database (the load
     generator's threads must not share the server's interpreter and GIL)."""
     url = db.engine.url.render_as_string(hide_password=False)
-    with _socket() as port, TemporaryDirectory() as data:
+    port = free_port()
+    with TemporaryDirectory() as data:
         env = {**os.environ, "NETWARDEN_DATABASE_URL": url, "NETWARDEN_DATA_DIR": data}
         command = [sys.executable, "-m", "netwarden.cli.main", "serve", "--port", str(port)]
         server = subprocess.Popen(
@@ -187,16 +189,6 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise RuntimeError("netwarden serve did not start")
-
-
-@contextmanager
-def _socket() -> Iterator[int]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    yield port
 
 
 def bench_api(

@@ -16,12 +16,12 @@ is:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from netwarden.control.models import Cluster, ClusterStatus, DesiredState, utcnow
+from netwarden.control.models import Cluster, ClusterStatus, DesiredState, as_utc, utcnow
 
 STALE_AFTER = timedelta(minutes=5)
 OBJECT_STATES = frozenset({"applied", "failed", "pending"})
@@ -51,13 +51,6 @@ class SyncState:
         }
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
 def sync_state(
     cluster: Cluster,
     desired: DesiredState | None,
@@ -65,7 +58,7 @@ def sync_state(
     now: datetime | None = None,
 ) -> SyncState:
     want = desired.generation if desired is not None else 0
-    heartbeat = _aware(cluster.last_heartbeat)
+    heartbeat = as_utc(cluster.last_heartbeat) if cluster.last_heartbeat else None
     if status is None:
         return SyncState(cluster.name, "unknown", want, 0, last_heartbeat=heartbeat)
     applied = status.applied_generation

@@ -26,6 +26,7 @@ from netwarden.control.models import (
     RoleBinding,
     ScopeKind,
     User,
+    as_utc,
     utcnow,
 )
 from netwarden.control.rbac import Binding, Fleet, Grants
@@ -91,9 +92,9 @@ def resolve(
     now = now or utcnow()
     if token is None or token.revoked_at is not None:
         return None
-    if token.expires_at is not None and _aware(token.expires_at) <= now:
+    if token.expires_at is not None and as_utc(token.expires_at) <= now:
         return None
-    stale = token.last_used_at is None or _aware(token.last_used_at) + LAST_USED_EVERY < now
+    stale = token.last_used_at is None or as_utc(token.last_used_at) + LAST_USED_EVERY < now
     if stale and touch:
         token.last_used_at = now
     if token.cluster_id is not None:
@@ -169,10 +170,3 @@ def load_fleet(session: Session, grants: Grants) -> Fleet:
             names.setdefault(cid, cluster_name)
             namespaces.append((cid, ns, ns_project, ns_workspace))
     return Fleet(names, owner, tuple(namespaces))
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns: they are UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

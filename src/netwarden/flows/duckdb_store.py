@@ -53,10 +53,8 @@ from netwarden.flows.flow_columns import (
     flow_table,
 )
 from netwarden.flows.store import (
-    HOUR_ROLLUP_DIMENSIONS,
     NANOS_PER_HOUR,
     NANOS_PER_MINUTE,
-    ROLLUP_DIMENSIONS,
     AppendResult,
     GroupCount,
     Order,
@@ -64,7 +62,7 @@ from netwarden.flows.store import (
     RetentionPolicy,
     RetentionResult,
 )
-from netwarden.flows.store_sql import filter_sql, marks, pushdown
+from netwarden.flows.store_sql import filter_sql, pushdown, rollup_sql
 from netwarden.model.flow import Flow
 
 __all__ = [
@@ -124,10 +122,6 @@ _BACKFILL_HOUR_ROLLUP = "INSERT INTO flow_rollup_hour " + _TO_HOURS.format(
     source="SELECT * FROM flow_rollup_minute",
     where="WHERE NOT EXISTS (SELECT 1 FROM flow_rollup_hour)",
 )
-_ROLLUPS: dict[str, tuple[str, tuple[str, ...], int]] = {
-    "minute": ("flow_rollup_minute", ROLLUP_DIMENSIONS, NANOS_PER_MINUTE),
-    "hour": ("flow_rollup_hour", HOUR_ROLLUP_DIMENSIONS, NANOS_PER_HOUR),
-}
 
 
 class DuckDBFlowStore:
@@ -307,27 +301,7 @@ class DuckDBFlowStore:
         """Rollup counts grouped by ``group``, largest first, from the per-minute rollup
         (``group`` a subset of ``ROLLUP_DIMENSIONS``) or the per-hour one (a subset of
         ``HOUR_ROLLUP_DIMENSIONS``); ``since``/``until`` (ns) select whole minutes (hours)."""
-        if resolution not in _ROLLUPS:
-            raise ValueError(f"resolution must be 'minute' or 'hour', not {resolution!r}")
-        table, dimensions, unit = _ROLLUPS[resolution]
-        unknown = [g for g in group if g not in dimensions]
-        if unknown or len(set(group)) != len(group):
-            raise ValueError(f"group by {list(group)}: dimensions are {dimensions}")
-        clauses, params = ["TRUE"], list[object]()
-        if since is not None:
-            clauses.append(f"{resolution} >= ?")
-            params.append(since // unit)
-        if until is not None:
-            clauses.append(f"{resolution} <= ?")
-            params.append(until // unit)
-        if clusters:
-            clauses.append(f"cluster IN ({marks(clusters)})")
-            params.extend(clusters)
-        keys = ", ".join(group)
-        select = f"{keys}, sum(flows)" if group else "sum(flows)"
-        sql = f"SELECT {select} FROM {table} WHERE {' AND '.join(clauses)}"
-        if group:
-            sql += f" GROUP BY {keys} ORDER BY sum(flows) DESC, {keys}"
+        sql, params = rollup_sql(group, since, until, clusters, resolution)
         with self._db.cursor() as con:
             rows = con.execute(sql, params).fetchall()
         return [
