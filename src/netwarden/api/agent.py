@@ -16,12 +16,22 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from netwarden.api.auth import Principal, principal
 from netwarden.api.problems import Problem
+from netwarden.control import waves
 from netwarden.control.db import Database
-from netwarden.control.models import Cluster, DesiredState
+from netwarden.control.inventory import record_inventory, world_for
+from netwarden.control.models import (
+    AuditEntry,
+    Cluster,
+    ClusterInventory,
+    ClusterStatus,
+    DesiredState,
+    Namespace,
+)
 from netwarden.control.rollout import record_report
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], dependencies=[Depends(principal)])
@@ -44,12 +54,73 @@ class ObjectRef(BaseModel):
     detail: str = ""
 
 
+class SpoolReport(BaseModel):
+    pending_batches: int = Field(default=0, ge=0)
+    pending_flows: int = Field(default=0, ge=0)
+    dropped_batches: int = Field(
+        default=0, ge=0, description="Dropped from a full spool, oldest first."
+    )
+    dropped_flows: int = Field(default=0, ge=0)
+
+
 class AgentReport(BaseModel):
     generation: int = Field(ge=0)
     objects: list[ObjectResult] = Field(default_factory=list)
     drift: list[ObjectRef] = Field(default_factory=list)
     unmanaged: list[ObjectRef] = Field(default_factory=list)
     cilium_version: str = ""
+    spool: SpoolReport = Field(default_factory=SpoolReport)
+
+
+Labels = dict[str, str]
+
+
+class NamespaceIn(BaseModel):
+    name: str = Field(min_length=1, max_length=63)
+    labels: Labels = Field(default_factory=dict)
+
+
+class PortIn(BaseModel):
+    name: str = ""
+    containerPort: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    targetPort: int | str | None = None
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class PodIn(BaseModel):
+    namespace: str
+    name: str
+    labels: Labels = Field(default_factory=dict)
+    ip: str | None = None
+    node: str = ""
+    workload: str = ""
+    workload_kind: str = ""
+    host_network: bool = False
+    ports: list[PortIn] = Field(default_factory=list)
+
+
+class NodeIn(BaseModel):
+    name: str
+    ip: str | None = None
+    labels: Labels = Field(default_factory=dict)
+
+
+class ServiceIn(BaseModel):
+    namespace: str
+    name: str
+    selector: Labels = Field(default_factory=dict)
+    cluster_ip: str | None = None
+    ports: list[PortIn] = Field(default_factory=list)
+
+
+class InventoryIn(BaseModel):
+    namespaces: list[NamespaceIn] = Field(default_factory=list)
+    pods: list[PodIn] = Field(default_factory=list)
+    nodes: list[NodeIn] = Field(default_factory=list)
+    services: list[ServiceIn] = Field(default_factory=list)
+    cilium_version: str = ""
+    supported_kinds: list[str] = Field(default_factory=list)
 
 
 def agent(request: Request, caller: Annotated[Principal, Depends(principal)]) -> str:
@@ -101,11 +172,78 @@ async def desired_state(
         await asyncio.sleep(POLL_INTERVAL_S)
 
 
+def _cluster(session: Session, name: str) -> Cluster:
+    found = session.scalars(select(Cluster).filter_by(name=name)).first()
+    if found is None:
+        raise Problem(404, f"cluster {name!r} no longer exists")
+    return found
+
+
 @router.post("/status", summary="Report the applied generation, per-object results, drift")
 def report(request: Request, cluster: Agent, body: AgentReport) -> dict[str, Any]:
+    """Also the agent's heartbeat; staged rollouts advance on it."""
     with _db(request).session() as session:
-        found = session.scalars(select(Cluster).filter_by(name=cluster)).first()
-        if found is None:
-            raise Problem(404, f"cluster {cluster!r} no longer exists")
+        found = _cluster(session, cluster)
+        previous = session.get(ClusterStatus, found.id)
+        before = previous.applied_generation if previous is not None else None
         status = record_report(session, found, body.model_dump())
-        return {"cluster": cluster, "applied_generation": status.applied_generation}
+        applied = status.applied_generation
+        steps = waves.advance(session, found.org_id)
+        for step in steps:
+            session.add(
+                AuditEntry(
+                    org_id=found.org_id,
+                    actor=f"agent:{cluster}",
+                    action="rollout-advance",
+                    resource_kind="blueprint",
+                    outcome="allowed",
+                    detail=step,
+                )
+            )
+    if applied != before:
+        _record_policies(request, cluster)
+    return {"cluster": cluster, "applied_generation": applied, "rollout": steps}
+
+
+@router.post("/inventory", summary="Report the cluster's namespaces, pods, nodes, services")
+def inventory(request: Request, cluster: Agent, body: InventoryIn) -> dict[str, Any]:
+    """Also the agent's registration: namespaces become the cluster's namespaces (their
+    labels drive the blueprints' namespace defaults); pods, nodes and services serve flow
+    enrichment and attribution."""
+    with _db(request).session() as session:
+        found = _cluster(session, cluster)
+        result = record_inventory(session, found, body.model_dump())
+    if result.changed:
+        _record_policies(request, cluster)
+    return {
+        "cluster": cluster,
+        "namespaces": result.namespaces,
+        "changed": result.changed,
+        "generation_changed": result.generation_changed,
+    }
+
+
+def _record_policies(request: Request, cluster: str) -> None:
+    """Give the flow pipeline the cluster's inventory and the policies its agent applied,
+    in force from now (flows are attributed to the policies of their time)."""
+    db = _db(request)
+    with db.read_session() as session:
+        found = _cluster(session, cluster)
+        state = session.get(DesiredState, found.id)
+        status = session.get(ClusterStatus, found.id)
+        objects: list[Any] = []
+        settings: dict[str, Any] = {}
+        label = "nothing applied yet"
+        if state is not None and status is not None:
+            if status.applied_generation != state.generation:
+                return  # an older generation is applied, and only the current one is kept
+            objects, settings = list(state.objects), dict(state.settings)
+            label = f"generation {state.generation}"
+        namespaces = {
+            ns.name: dict(ns.labels or {})
+            for ns in session.scalars(select(Namespace).filter_by(cluster_id=found.id))
+        }
+        world = world_for(
+            cluster, namespaces, session.get(ClusterInventory, found.id), objects, settings
+        )
+    request.app.state.flows.timeline(cluster).record(time.time_ns(), world, label)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -164,3 +164,21 @@ def rollout_status(acc: Guarded) -> dict[str, Any]:
         items.append(sync_state(cluster, desired, status).to_dict())
     acc.checked = True
     return {"items": items}
+
+
+@router.get(
+    "/blueprints/{blueprint_id}/rollout",
+    summary="The latest staged rollout: waves, the clusters in each and their state",
+)
+def blueprint_rollout(blueprint_id: str, acc: Guarded) -> dict[str, Any]:
+    return service.rollout(acc, blueprint_id)
+
+
+@router.post(
+    "/blueprints/{blueprint_id}/rollout/{verb}",
+    summary="Pause, resume or promote (release the next wave now) the rollout in progress",
+)
+def control_rollout(
+    blueprint_id: str, verb: Literal["pause", "resume", "promote"], acc: Guarded
+) -> dict[str, Any]:
+    return service.control_rollout(acc, blueprint_id, verb)

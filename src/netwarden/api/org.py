@@ -560,6 +560,7 @@ def audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     outcome: Annotated[str | None, Query(pattern="^(allowed|denied)$")] = None,
     actor: str | None = None,
+    action: str | None = None,
 ) -> dict[str, Any]:
     acc.require(Action.READ_AUDIT, _target(acc), "the audit log")
     query = select(AuditEntry).filter_by(org_id=acc.actor.org_id)
@@ -567,6 +568,8 @@ def audit(
         query = query.filter_by(outcome=outcome)
     if actor:
         query = query.filter_by(actor=actor)
+    if action:
+        query = query.filter_by(action=action)
     rows = acc.session.scalars(query.order_by(AuditEntry.at.desc()).limit(limit))
     return {
         "items": [

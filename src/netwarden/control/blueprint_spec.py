@@ -17,6 +17,13 @@ spec:
     namespaceSelector: {matchLabels: {team: shop}}   # {} or absent: every namespace
     exclude: [kube-system]
     policies: [<NetworkPolicy | CiliumNetworkPolicy without a namespace>]
+  rollout:                             # optional: new versions reach the fleet in waves
+    waves:
+    - {name: staging, clusterSelector: {matchLabels: {env: staging}}}
+    - {name: prod-canary, clusterSelector: {matchLabels: {env: prod}}, percent: 10}
+    - {name: prod}                     # no selector: every assigned cluster left
+    pauseOnFailure: true               # default true
+    soakSeconds: 60                    # wait after a wave is synced (default 0)
 ```
 """
 
@@ -56,6 +63,20 @@ class NamespaceDefault:
 
 
 @dataclass(frozen=True, slots=True)
+class WaveSpec:
+    name: str
+    selector: LabelSelector | None = None  # None: every cluster no earlier wave took
+    percent: int | None = None  # of the clusters the selector leaves, rounded up
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutSpec:
+    waves: tuple[WaveSpec, ...] = ()
+    pause_on_failure: bool = True
+    soak_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class BlueprintSpec:
     name: str
     extends: str | None = None
@@ -64,6 +85,7 @@ class BlueprintSpec:
     settings: dict[str, str] = field(default_factory=dict)
     cluster_policies: tuple[dict[str, Any], ...] = ()
     namespace_defaults: tuple[NamespaceDefault, ...] = ()
+    rollout: RolloutSpec = RolloutSpec()
 
 
 def parse_blueprint(text: str, file: str = "blueprint.yaml") -> BlueprintSpec:
@@ -114,6 +136,7 @@ def _spec(root: Cursor, doc: SourceDoc, diags: list[Diagnostic]) -> BlueprintSpe
     settings = _settings(spec.get("settings"))
     cluster_policies = _policies(spec.get("clusterPolicies"), doc, diags, CLUSTER_WIDE)
     defaults = tuple(_default(item, doc, diags) for item in spec.get("namespaceDefaults").items())
+    rollout = _rollout(spec.get("rollout"))
     return BlueprintSpec(
         name=name or "",
         extends=spec.get("extends").string(),
@@ -122,7 +145,50 @@ def _spec(root: Cursor, doc: SourceDoc, diags: list[Diagnostic]) -> BlueprintSpe
         settings=settings,
         cluster_policies=cluster_policies,
         namespace_defaults=defaults,
+        rollout=rollout,
     )
+
+
+def _rollout(cur: Cursor) -> RolloutSpec:
+    if not cur.present or not cur.is_map("the rollout"):
+        return RolloutSpec()
+    for key in cur.keys():
+        if key not in ("waves", "pauseOnFailure", "soakSeconds"):
+            cur.get(key).error(
+                f"unknown rollout field {key!r} (waves, pauseOnFailure, soakSeconds)"
+            )
+    waves: list[WaveSpec] = []
+    names: set[str] = set()
+    for item in cur.get("waves").items():
+        if not item.is_map("a wave"):
+            continue
+        name = item.get("name").string() or ""
+        if not name:
+            item.get("name").error("a wave needs a name")
+        elif name in names:
+            item.get("name").error(f"wave {name!r} is named twice")
+        names.add(name)
+        sel = item.get("clusterSelector")
+        selector = parse_label_selector(sel) if sel.present else None
+        percent = _int(item.get("percent"), 1, 100) if item.get("percent").present else None
+        waves.append(WaveSpec(name, selector, percent))
+    pause = cur.get("pauseOnFailure")
+    if pause.present and not isinstance(pause.value, bool):
+        pause.error("pauseOnFailure is true or false")
+    soak = cur.get("soakSeconds")
+    return RolloutSpec(
+        waves=tuple(waves),
+        pause_on_failure=pause.value if isinstance(pause.value, bool) else True,
+        soak_seconds=_int(soak, 0, 86_400) if soak.present else 0,
+    )
+
+
+def _int(cur: Cursor, low: int, high: int) -> int:
+    value = cur.value
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        cur.error(f"expected a whole number from {low} to {high}")
+        return low
+    return value
 
 
 def _settings(cur: Cursor) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from netwarden.control import desired
+from netwarden.control import desired, waves
 from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.blueprint_spec import BlueprintSpec, parse_blueprint
 from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, Project, utcnow
@@ -158,18 +158,22 @@ def _new_version(
         )
     )
     acc.session.flush()
-    clusters = {c.id for c in reach(acc, bp, before)} | {c.id for c in reach(acc, bp, after)}
-    clusters |= _dependents_reach(acc, bp, after is not None)
+    reached = {c.id: c for c in [*reach(acc, bp, before), *reach(acc, bp, after)]}
+    rollout = waves.start(acc.session, bp, after, list(reached.values()))
+    clusters = set(reached) | _dependents_reach(acc, bp, after is not None)
     changed = desired.recompute(acc.session, acc.actor.org_id, clusters) if clusters else {}
     action = "delete" if not text else ("create" if bp.version == 1 else "update")
+    after_doc: dict[str, Any] = {
+        "version": bp.version,
+        "yaml": text,
+        "clusters_changed": len(changed),
+    }
+    if rollout is not None:
+        after_doc["rollout"] = [
+            {"wave": w["name"], "clusters": len(w["clusters"])} for w in rollout.waves
+        ]
     acc.record(
-        action,
-        "blueprint",
-        bp.id,
-        bp.name,
-        before=previous,
-        after={"version": bp.version, "yaml": text, "clusters_changed": len(changed)},
-        detail=message,
+        action, "blueprint", bp.id, bp.name, before=previous, after=after_doc, detail=message
     )
 
 
@@ -193,3 +197,41 @@ def _dependents_reach(acc: Access, bp: Blueprint, exists: bool) -> set[str]:
         if bp.name in ancestors:
             out |= {c.id for c in reach(acc, rows[name], sourced.spec)}
     return out
+
+
+def rollout(acc: Access, blueprint_id: str) -> dict[str, Any]:
+    """The blueprint's latest rollout: its waves and each cluster's state in them."""
+    bp = load(acc, blueprint_id)
+    latest = waves.current(acc.session, bp)
+    doc: dict[str, Any] = {
+        "blueprint": bp.name,
+        "version": bp.version,
+        "released_version": bp.released_version,
+    }
+    if latest is None:
+        return doc | {"state": "none", "waves": []}
+    return doc | waves.rollout_doc(acc.session, latest)
+
+
+def control_rollout(acc: Access, blueprint_id: str, verb: str) -> dict[str, Any]:
+    """``pause``, ``resume`` or ``promote`` the rollout in progress (writers only)."""
+    bp = load(acc, blueprint_id, write=True)
+    before = waves.current(acc.session, bp)
+    before_doc = {"state": before.state, "wave": before.wave} if before is not None else None
+    if verb == "pause":
+        changed = waves.pause(acc.session, bp, acc.actor.subject)
+    elif verb == "resume":
+        changed = waves.resume(acc.session, bp)
+    elif verb == "promote":
+        changed = waves.promote(acc.session, bp)
+    else:
+        raise Invalid(f"unknown rollout action {verb!r} (pause, resume, promote)")
+    acc.record(
+        f"rollout-{verb}",
+        "blueprint",
+        bp.id,
+        bp.name,
+        before=before_doc,
+        after={"state": changed.state, "wave": changed.wave, "version": changed.version},
+    )
+    return rollout(acc, blueprint_id)

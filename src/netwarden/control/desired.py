@@ -35,6 +35,7 @@ from netwarden.control.access import Invalid
 from netwarden.control.blueprint_spec import BlueprintSpec, NamespaceDefault, parse_blueprint
 from netwarden.control.models import (
     Blueprint,
+    BlueprintRelease,
     BlueprintVersion,
     Cluster,
     DesiredState,
@@ -109,8 +110,15 @@ def desired_for(
     for name in sorted(blueprints):
         if not assigned(blueprints[name].spec, cluster):
             continue
+        try:
+            ancestors = chain(name, blueprints)
+        except Invalid as error:
+            # A rollout in progress can leave a cluster without the version of a parent
+            # its blueprint needs (the parent's first version not released here yet).
+            out.conflicts.append(f"blueprint {name} skipped: {error}")
+            continue
         out.blueprints.append(name)
-        for bp in chain(name, blueprints):
+        for bp in ancestors:
             source = f"blueprint/{bp.name}@v{bp.version}"
             for key, value in bp.spec.settings.items():
                 _setting(out, key, value, source)
@@ -207,6 +215,60 @@ def load_blueprints(session: Session, org_id: str) -> dict[str, SourcedBlueprint
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The blueprint versions the clusters hold: ``base`` (each blueprint's
+    ``released_version``) unless a rollout in progress released another to a cluster."""
+
+    base: Mapping[str, SourcedBlueprint]
+    overrides: Mapping[str, Mapping[str, SourcedBlueprint | None]]  # cluster id -> name ->
+
+    def for_cluster(self, cluster_id: str) -> Mapping[str, SourcedBlueprint]:
+        extra = self.overrides.get(cluster_id)
+        if not extra:
+            return self.base
+        merged = {**self.base, **extra}
+        return {name: bp for name, bp in merged.items() if bp is not None}
+
+
+def load_released(session: Session, org_id: str) -> Released:
+    rows = session.execute(
+        select(Blueprint.id, Blueprint.name, Blueprint.released_version, Blueprint.deleted).where(
+            Blueprint.org_id == org_id
+        )
+    ).all()
+    names = {bp_id: name for bp_id, name, _, _ in rows}
+    wanted: set[tuple[str, int]] = {(bp_id, v) for bp_id, _, v, _ in rows if v}
+    releases = session.execute(
+        select(BlueprintRelease.blueprint_id, BlueprintRelease.cluster_id, BlueprintRelease.version)
+        .join(Blueprint, Blueprint.id == BlueprintRelease.blueprint_id)
+        .where(Blueprint.org_id == org_id)
+    ).all()
+    wanted |= {(bp_id, v) for bp_id, _, v in releases}
+    texts: dict[tuple[str, int], str] = {}
+    for bp_id, version, text in session.execute(
+        select(
+            BlueprintVersion.blueprint_id, BlueprintVersion.version, BlueprintVersion.yaml
+        ).where(BlueprintVersion.blueprint_id.in_(list(names)))
+    ):
+        if (bp_id, version) in wanted:
+            texts[(bp_id, version)] = text
+
+    def sourced(bp_id: str, version: int) -> SourcedBlueprint | None:
+        text = texts.get((bp_id, version), "")
+        return SourcedBlueprint(names[bp_id], version, parsed_blueprint(text)) if text else None
+
+    base: dict[str, SourcedBlueprint] = {}
+    for bp_id, name, version, _ in rows:
+        found = sourced(bp_id, version) if version else None
+        if found is not None:
+            base[name] = found
+    overrides: dict[str, dict[str, SourcedBlueprint | None]] = defaultdict(dict)
+    for bp_id, cluster_id, version in releases:
+        overrides[cluster_id][names[bp_id]] = sourced(bp_id, version)
+    return Released(base, overrides)
+
+
 def recompute(
     session: Session, org_id: str, cluster_ids: Iterable[str] | None = None
 ) -> dict[str, int]:
@@ -219,7 +281,7 @@ def recompute(
     if not clusters:
         return {}
     ids = [c.id for c in clusters]
-    blueprints = load_blueprints(session, org_id)
+    released = load_released(session, org_id)
     namespaces = _namespaces(session, ids)
     policies = _policies(session, ids)
     known = _known(session, ids)
@@ -229,6 +291,7 @@ def recompute(
     now = utcnow()
     for cluster in clusters:
         facts = ClusterFacts(cluster.name, cluster.labels or {}, namespaces.get(cluster.id, {}))
+        blueprints = released.for_cluster(cluster.id)
         desired = desired_for(facts, blueprints, policies.get(cluster.id, []))
         digest = desired.digest()
         generation, old_digest = known.get(cluster.id, (0, None))

@@ -291,6 +291,9 @@ class Blueprint(Base):
     project_id: Mapped[str | None] = _fk("projects.id", nullable=True)
     name: Mapped[str] = mapped_column(String(63))
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # The version every cluster holds unless a rollout in progress released it another
+    # (a BlueprintRelease row): the latest version once its waves completed.
+    released_version: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
@@ -339,4 +342,60 @@ class ClusterStatus(Base):
     objects: Mapped[list[Any]] = mapped_column(JSON, default=list)
     drift: Mapped[list[Any]] = mapped_column(JSON, default=list)
     unmanaged: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    spool: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reported_at: Mapped[datetime] = _created()
+
+
+class ClusterInventory(Base):
+    """What a cluster's agent last reported it holds: pods, nodes, services (the
+    namespaces go to :class:`Namespace`), for flow enrichment and attribution."""
+
+    __tablename__ = "cluster_inventory"
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = _fk("orgs.id")
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    pods: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    nodes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    services: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    supported_kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reported_at: Mapped[datetime] = _created()
+
+
+class BlueprintRollout(Base):
+    """A blueprint version making its way through the fleet in waves (one row per
+    version that has waves). ``waves`` is the plan fixed when it started:
+    ``[{"name": ..., "clusters": [cluster ids]}]``; ``wave`` is the index released last."""
+
+    __tablename__ = "blueprint_rollouts"
+    __table_args__ = (UniqueConstraint("blueprint_id", "version"),)
+    id: Mapped[str] = _id()
+    org_id: Mapped[str] = _fk("orgs.id")
+    blueprint_id: Mapped[str] = _fk("blueprints.id")
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(15))  # progressing|paused|completed|superseded
+    wave: Mapped[int] = mapped_column(Integer, default=0)
+    waves: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    pause_on_failure: Mapped[bool] = mapped_column(Boolean, default=True)
+    soak_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    wave_started_at: Mapped[datetime] = _created()
+    wave_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class BlueprintRelease(Base):
+    """A cluster that holds a blueprint version other than its ``released_version``,
+    because a rollout in progress reached it."""
+
+    __tablename__ = "blueprint_releases"
+    blueprint_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("blueprints.id", ondelete="CASCADE"), primary_key=True
+    )
+    cluster_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("clusters.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime] = _created()

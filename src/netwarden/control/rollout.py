@@ -37,6 +37,7 @@ class SyncState:
     drift: list[dict[str, Any]] = field(default_factory=list)
     unmanaged: list[dict[str, Any]] = field(default_factory=list)
     last_heartbeat: datetime | None = None
+    spool: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class SyncState:
             "drift": self.drift,
             "unmanaged": self.unmanaged,
             "last_heartbeat": self.last_heartbeat.isoformat() if self.last_heartbeat else None,
+            "spool": self.spool,
         }
 
 
@@ -83,6 +85,7 @@ def sync_state(
         drift=list(status.drift),
         unmanaged=list(status.unmanaged),
         last_heartbeat=heartbeat,
+        spool=dict(status.spool or {}),
     )
 
 
@@ -96,6 +99,7 @@ def record_report(session: Session, cluster: Cluster, report: dict[str, Any]) ->
     status.objects = list(report.get("objects", []))
     status.drift = list(report.get("drift", []))
     status.unmanaged = list(report.get("unmanaged", []))
+    status.spool = dict(report.get("spool") or {})
     status.reported_at = utcnow()
     cluster.last_heartbeat = status.reported_at
     if report.get("cilium_version"):
