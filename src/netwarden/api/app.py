@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from netwarden import __version__
-from netwarden.api import agent, blueprints, flows, org, policies, problems
+from netwarden.api import agent, blueprints, flows, gitops, org, policies, problems
 from netwarden.api.auth import Authenticator
 from netwarden.api.guarded import control_error_problem
 from netwarden.control.access import ControlError
@@ -44,6 +44,7 @@ def create_app(
         app.include_router(policies.router)
         app.include_router(blueprints.router)
         app.include_router(agent.router)
+        app.include_router(gitops.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness (no authentication)")
     def healthz() -> dict[str, str]:

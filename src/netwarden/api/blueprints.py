@@ -101,7 +101,8 @@ def blueprint_versions(blueprint_id: str, acc: Guarded) -> dict[str, Any]:
     return {
         "items": [
             {"version": v.version, "author": v.author, "message": v.message,
-             "created_at": v.created_at.isoformat(), "yaml": v.yaml}
+             "created_at": v.created_at.isoformat(), "git_commit": v.git_commit or None,
+             "yaml": v.yaml}
             for v in rows
         ]
     }  # fmt: skip

@@ -2,7 +2,9 @@
 route class that commits only checked requests.
 
 - :func:`access` (a dependency) authenticates the caller (``principal``), refuses agent
-  tokens, opens a session and yields the caller's :class:`Access`.
+  tokens, opens a session and yields the caller's :class:`Access`. A request may name
+  the git commit it applies (``X-Netwarden-Git-Commit``, sent by the GitOps follower):
+  the versions it creates and its audit entries record it.
 - :class:`GuardedRoute` is the route class of every control-plane router. It wraps
   each endpoint: when the handler returns, the request's changes are committed, but
   only if it made an authorization check (``Access.checked``); a handler that forgot
@@ -18,6 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -32,16 +35,28 @@ from netwarden.control.access import Access, Actor, Conflict, ControlError
 from netwarden.control.db import Database
 
 _log = logging.getLogger("netwarden.api")
+GIT_COMMIT_HEADER = "X-Netwarden-Git-Commit"
+_GIT_SHA = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+def git_commit(request: Request) -> str:
+    """The commit the request says it applies ("" when none), checked: a hex object id."""
+    value = request.headers.get(GIT_COMMIT_HEADER, "").strip().lower()
+    if value and not _GIT_SHA.match(value):
+        raise Problem(422, f"{GIT_COMMIT_HEADER} is not a git object id: {value[:80]!r}")
+    return value
 
 
 def access(request: Request, caller: Annotated[Principal, Depends(principal)]) -> Iterator[Access]:
     """The caller's :class:`Access` over a new session; committed by the route class."""
     if caller.grants is None or caller.org is None:
         raise Problem(403, f"{caller.subject} has no access to the control-plane API")
+    commit = git_commit(request)
     db: Database = request.app.state.db
     reads_only = request.method in ("GET", "HEAD") and db.readers is not None
     session = db.readers() if reads_only and db.readers is not None else db.sessions()
-    acc = Access(session, Actor(caller.subject, caller.org, caller.grants), database=db)
+    actor = Actor(caller.subject, caller.org, caller.grants)
+    acc = Access(session, actor, database=db, git_commit=commit)
     forget = getattr(request.app.state.authenticator, "forget", None)
     if forget is not None:
         acc.after_commit.append(lambda: forget() if acc.identity_changed else None)

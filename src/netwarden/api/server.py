@@ -3,6 +3,8 @@
 Settings come from ``NETWARDEN_*`` environment variables and, when given, a TOML config
 file (``--config`` / ``NETWARDEN_SERVER_CONFIG``); environment wins. With no settings at all,
 everything lives in ``./netwarden-data``: the control plane in SQLite, flows in DuckDB.
+With ``gitops_repo`` set, the server follows that git repository
+(:mod:`netwarden.client.gitops`) in a background thread, through its own API.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from pydantic_settings import (
 
 from netwarden.api.app import create_app
 from netwarden.api.auth import ControlPlaneAuthenticator
+from netwarden.client.gitops import FollowSettings, GitFollower
+from netwarden.control.blueprint_spec import read_spec
 from netwarden.control.bootstrap import Bootstrap, bootstrap
 from netwarden.control.db import Database, open_database, sqlite_url
+from netwarden.control.gitops import gitops_identity
 from netwarden.flows.duckdb_store import DuckDBFlowStore
 from netwarden.flows.service import FlowService
 
@@ -39,6 +44,15 @@ class Settings(BaseSettings):
     port: int = 8080
     org: str = Field("default", description="The first org's name (first start only).")
     config_file: Path | None = Field(None, description="A TOML file with these settings.")
+    gitops_repo: str | None = Field(
+        None, description="A git repository to follow (local path or URL); unset: no GitOps."
+    )
+    gitops_branch: str = Field("main", description="The branch whose commits are applied.")
+    gitops_path: str = Field(".", description="The manifests' directory in the repository.")
+    gitops_interval: float = Field(60.0, gt=0, description="Seconds between fetches.")
+    gitops_prune: bool = Field(
+        True, description="Delete the policies a commit no longer holds (as apply --prune)."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -60,6 +74,11 @@ class Settings(BaseSettings):
 
     def flow_store_path(self) -> Path:
         return self.flow_store or self.data_dir / "flows.duckdb"
+
+    def own_url(self) -> str:
+        """How this server reaches its own API (the GitOps follower's requests)."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
 def _config_path(init: PydanticBaseSettingsSource) -> Path | None:
@@ -84,7 +103,35 @@ class Server:
             authenticator=ControlPlaneAuthenticator(self.db),
             db=self.db,
         )
+        self.gitops = self._follower(settings)
+        if self.gitops is not None:
+            self.app.state.gitops = self.gitops
+            self.app.router.add_event_handler("startup", self.gitops.start)
+            self.app.router.add_event_handler("shutdown", self.gitops.stop)
+
+    def _follower(self, settings: Settings) -> GitFollower | None:
+        if not settings.gitops_repo:
+            return None
+        with self.db.session() as session:
+            org_id, token = gitops_identity(session, settings.org)
+        follow = FollowSettings(
+            repo=settings.gitops_repo,
+            branch=settings.gitops_branch,
+            path=settings.gitops_path,
+            interval=settings.gitops_interval,
+            prune=settings.gitops_prune,
+        )
+        return GitFollower(
+            follow,
+            settings.data_dir / "gitops" / "mirror.git",
+            base_url=settings.own_url(),
+            token=token,
+            org_id=org_id,
+            read_blueprint=read_spec,
+        )
 
     def close(self) -> None:
+        if self.gitops is not None:
+            self.gitops.stop()
         self.flows.store.close()
         self.db.close()

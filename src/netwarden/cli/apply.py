@@ -1,9 +1,9 @@
 """``netwarden apply`` and ``netwarden diff``: manifests against the server's state.
 
 Both read and check every manifest first (located errors, nothing sent), then plan by
-reading the server (:mod:`netwarden.cli.planning`). ``apply`` runs the plan's steps in
-dependency order and prints a line per object; ``diff`` prints the differences and exits
-1 when there are some.
+reading the server (:mod:`netwarden.client.planning`, shared with the server's GitOps
+follower). ``apply`` runs the plan's steps in dependency order and prints a line per
+object; ``diff`` prints the differences and exits 1 when there are some.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import typer
 
 from netwarden.cli import render
 from netwarden.cli.context import ContextOpt, ServerOpt, TokenOpt, session
-from netwarden.cli.manifests import Resource, load_manifests
 from netwarden.cli.names import Names
 from netwarden.cli.offline import fail
 from netwarden.cli.output import Format, OutputOpt, emit_documents
-from netwarden.cli.plan import Plan, Step
-from netwarden.cli.planning import build_plan
-from netwarden.client.http import ApiError
+from netwarden.client.manifests import Resource, load_manifests
+from netwarden.client.plan import Plan, Step
+from netwarden.client.planning import StepFailed, build_plan, execute, summary
+from netwarden.control.blueprint_spec import read_spec
 
 FilesOpt = Annotated[
     list[str],
@@ -50,11 +50,10 @@ DiffPruneOpt = Annotated[
         "--prune", help="Also show the policies 'apply --prune' would delete (policies only)."
     ),
 ]
-DONE = {"create": "created", "update": "updated", "prune": "pruned", "unchanged": "unchanged"}
 
 
 def _load(files: list[str], cluster: str | None) -> list[Resource]:
-    loaded = load_manifests(files, cluster)
+    loaded = load_manifests(files, read_spec, cluster)
     if loaded.errors:
         fail(loaded.errors)
     if not loaded.resources:
@@ -69,48 +68,23 @@ def _checked(plan: Plan) -> None:
         fail(render.diagnostics_text(plan.errors) + "\nerror: nothing was applied")
 
 
-def _verb(action: str, dry_run: bool) -> str:
-    return f"would {action}" if dry_run and action != "unchanged" else DONE[action]
-
-
 def _line(record: dict[str, Any]) -> str:
     changes = f" ({', '.join(record['changes'])})" if record["changes"] else ""
     return f"{record['object']} {record['action']}{changes}"
 
 
-def _run(step: Step, changed: int) -> None:
-    assert step.run is not None
+def _execute(plan: Plan, dry_run: bool, echo: bool) -> list[dict[str, Any]]:
+    def shown(record: dict[str, Any]) -> None:
+        typer.echo(_line(record))
+
     try:
-        step.run()
-    except ApiError as exc:
-        where = f"{step.location}: " if step.location is not None else ""
-        done = f"the {changed} change(s) listed above were made" if changed else "nothing changed"
-        fail(f"{where}error: {step.label}: {exc}\nerror: apply stopped; {done}")
-
-
-def execute(plan: Plan, dry_run: bool, echo: bool) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = []
-    changed = 0
-    for step in plan.steps:
-        if step.action != "unchanged" and not dry_run:
-            _run(step, changed)
-            changed += 1
-        record = {
-            "object": step.label,
-            "action": _verb(step.action, dry_run),
-            "changes": step.changes,
-        }
-        if echo:
-            typer.echo(_line(record))
-        records.append(record)
-    return records
+        return execute(plan, dry_run, shown if echo else None)
+    except StepFailed as exc:
+        fail(str(exc))
 
 
 def _summary(records: list[dict[str, Any]], dry_run: bool) -> str:
-    counts: dict[str, int] = {}
-    for record in records:
-        counts[record["action"]] = counts.get(record["action"], 0) + 1
-    text = ", ".join(f"{n} {action}" for action, n in counts.items())
+    text = ", ".join(f"{n} {action}" for action, n in summary(records).items())
     return text + (" (dry run: nothing was changed)" if dry_run else "")
 
 
@@ -135,7 +109,7 @@ def apply(
     with session(context, server, token) as client:
         plan = build_plan(Names(client), resources, prune)
         _checked(plan)
-        records = execute(plan, dry_run, echo=output is Format.table)
+        records = _execute(plan, dry_run, echo=output is Format.table)
     if output is Format.table:
         typer.echo(_summary(records, dry_run))
     else:

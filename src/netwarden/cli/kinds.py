@@ -12,6 +12,7 @@ import yaml
 from netwarden.cli.names import Names
 from netwarden.cli.offline import fail
 from netwarden.cli.output import labels_text
+from netwarden.client.manifests import policy_object
 
 Doc = dict[str, Any]
 API_VERSION = "netwarden.dev/v1"
@@ -175,12 +176,6 @@ def _policy(names: Names, d: Doc) -> Doc:
     spec = {"cluster": names.name_of("cluster", d["cluster"]), "manifest": policy_object(full)}
     status = {"version": d["version"], "updatedAt": d["updated_at"], "deleted": d["deleted"]}
     return _object("Policy", meta, spec, status)
-
-
-def policy_object(full: Doc) -> Any:
-    """The policy object of a policy document with ``yaml`` (None when deleted)."""
-    text = full.get("yaml") or ""
-    return yaml.safe_load(text) if text else None
 
 
 def _blueprint(names: Names, d: Doc) -> Doc:

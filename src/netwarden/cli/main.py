@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import control, flows, offline, rollout, serve
+from netwarden.cli import control, flows, gitops, offline, rollout, serve
 
 app = typer.Typer(
     name="netwarden",
@@ -18,6 +18,7 @@ flows.register(app)
 serve.register(app)
 control.register(app)
 rollout.register(app)
+gitops.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,10 +27,6 @@ OutputOpt = Annotated[
 ]
 
 
-def yaml_text(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-
 def emit_documents(documents: Sequence[Any], fmt: Format, *, single: bool = False) -> None:
     """JSON: the object (``single``) or ``{"kind": "List", "items": [...]}``; YAML: one
     document per object."""

@@ -13,7 +13,7 @@ from netwarden.cli.kinds import VIEWS, Filters, kind_of
 from netwarden.cli.names import Names
 from netwarden.cli.offline import fail
 from netwarden.cli.output import Format, OutputOpt, emit_documents, emit_table, parse_labels
-from netwarden.cli.output import yaml_text as to_yaml
+from netwarden.client.manifests import yaml_text as to_yaml
 
 Doc = dict[str, Any]
 KindArg = Annotated[
@@ -155,12 +155,13 @@ def version_table(versions: list[Doc]) -> tuple[list[str], list[list[str]]]:
             str(v["version"]),
             v["author"],
             v["created_at"][:19],
+            (v.get("git_commit") or "-")[:12],
             "" if v["yaml"] else "deleted",
             v["message"] or "-",
         ]
         for v in versions
     ]
-    return ["VERSION", "AUTHOR", "CREATED", "STATE", "MESSAGE"], rows
+    return ["VERSION", "AUTHOR", "CREATED", "COMMIT", "STATE", "MESSAGE"], rows
 
 
 def _related(names: Names, key: str, doc: Doc) -> list[tuple[str, list[str], list[list[str]]]]:

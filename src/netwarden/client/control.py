@@ -234,6 +234,20 @@ class ControlRoutes:
         updated: Doc = self.json("PUT", path, json=body, headers=headers)
         return updated
 
+    def blueprint_versions(self, blueprint_id: str) -> list[Doc]:
+        return _items(self.json("GET", f"/api/v1/blueprints/{blueprint_id}/versions"))
+
+    # --- GitOps --------------------------------------------------------------------------
+
+    def gitops_status(self) -> Doc:
+        found: Doc = self.json("GET", "/api/v1/gitops")
+        return found
+
+    def gitops_sync(self) -> Doc:
+        """Ask the server to sync now (answers at once; the sync runs in the background)."""
+        found: Doc = self.json("POST", "/api/v1/gitops/sync")
+        return found
+
     def desired_state(self, cluster_id: str) -> Doc:
         found: Doc = self.json("GET", f"/api/v1/clusters/{cluster_id}/desired-state")
         return found

@@ -57,9 +57,18 @@ class LiveEvent:
 
 class NetwardenClient(ControlRoutes):
     def __init__(
-        self, base_url: str, token: str | None, *, timeout: float = DEFAULT_TIMEOUT
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """``headers``: sent with every request (e.g. the GitOps follower's
+        ``X-Netwarden-Git-Commit``)."""
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 

@@ -74,6 +74,8 @@ class Access:
     # cached principals are dropped after the commit.
     identity_changed: bool = False
     audit: list[AuditEntry] = field(default_factory=list)
+    # The git commit the request applies (GitOps): recorded on versions and audit entries.
+    git_commit: str = ""
 
     def require(
         self, action: Action, target: Target, what: str = "", resource_id: str = ""
@@ -121,6 +123,8 @@ class Access:
     ) -> AuditEntry:
         """Add an audit entry (written with the request's transaction; denials in their
         own, so that a refused request still leaves its trace)."""
+        if self.git_commit:
+            after = {**(after or {}), "git_commit": self.git_commit}
         entry = AuditEntry(
             org_id=self.actor.org_id,
             actor=self.actor.subject,

@@ -155,6 +155,7 @@ def _new_version(
             yaml=text,
             author=acc.actor.subject,
             message=message,
+            git_commit=acc.git_commit,
         )
     )
     acc.session.flush()

@@ -256,7 +256,7 @@ def _add_version(acc: Access, policy: Policy, yaml_text: str, message: str, comm
             yaml=yaml_text,
             author=acc.actor.subject,
             message=message,
-            git_commit=commit,
+            git_commit=commit or acc.git_commit,
         )
     )
     acc.session.flush()

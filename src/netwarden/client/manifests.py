@@ -1,7 +1,12 @@
-"""Manifests for ``netwarden apply``: Netwarden's own kinds (``netwarden.dev/v1``) and plain
-Kubernetes policy objects, read with the line of every field and checked before anything
-is sent. Each object becomes a :class:`Resource`: its kind, identity and desired fields,
-names for references (the plan resolves them to ids), and where it came from.
+"""Manifests for ``netwarden apply`` and the GitOps follower: Netwarden's own kinds
+(``netwarden.dev/v1``) and plain Kubernetes policy objects, read with the line of every
+field and checked before anything is sent. Each object becomes a :class:`Resource`: its
+kind, identity and desired fields, names for references (the plan resolves them to ids),
+and where it came from.
+
+Blueprints are checked by a :data:`BlueprintReader` the caller passes in (the control
+plane's ``blueprint_spec.read_spec``): this package is a client of the API and does not
+import the control plane.
 """
 
 from __future__ import annotations
@@ -10,11 +15,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from netwarden.cli.output import yaml_text
+import yaml
+
 from netwarden.client.control import ROLE_SCOPES
-from netwarden.control.blueprint_spec import read_spec
 from netwarden.model.diagnostics import Diagnostic, Location, PathKey, Severity
 from netwarden.model.inventory import ClusterInventory
 from netwarden.model.rule import NormalizedPolicy
@@ -47,6 +52,26 @@ NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 TOP_FIELDS = {"apiVersion", "kind", "metadata", "spec", "status"}
 
 
+class Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+# Reads the Blueprint object at a cursor: its spec (anything with a ``name``), or None;
+# errors go to the cursor's diagnostics, located in its document.
+BlueprintReader = Callable[[Cursor], Named | None]
+
+
+def yaml_text(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def policy_object(full: dict[str, Any]) -> Any:
+    """The policy object of a policy document with ``yaml`` (None when deleted)."""
+    text = full.get("yaml") or ""
+    return yaml.safe_load(text) if text else None
+
+
 @dataclass
 class Resource:
     """One object to apply: ``spec`` holds the desired fields, references by name."""
@@ -71,7 +96,9 @@ class Loaded:
     errors: list[Diagnostic]
 
 
-def load_manifests(paths: list[str], cluster: str | None = None) -> Loaded:
+def load_manifests(
+    paths: list[str], read_blueprint: BlueprintReader, cluster: str | None = None
+) -> Loaded:
     """Every object of the files and directories, checked; errors are located."""
     diags: list[Diagnostic] = []
     resources: list[Resource] = []
@@ -83,7 +110,7 @@ def load_manifests(paths: list[str], cluster: str | None = None) -> Loaded:
         for file in manifest_files(path):
             for doc in _read(file, diags):
                 for cur in _objects(doc, diags):
-                    resource = read_object(cur, cluster)
+                    resource = read_object(cur, cluster, read_blueprint)
                     if resource is not None:
                         resources.append(resource)
     _check_duplicates(resources, diags)
@@ -123,7 +150,9 @@ def _check_duplicates(resources: list[Resource], diags: list[Diagnostic]) -> Non
             diags.append(_error(message, r.location(), "duplicate"))
 
 
-def read_object(cur: Cursor, cluster: str | None) -> Resource | None:
+def read_object(
+    cur: Cursor, cluster: str | None, read_blueprint: BlueprintReader
+) -> Resource | None:
     """One document object as a Resource (None, with diagnostics, when it is bad)."""
     if not cur.is_map("a manifest object"):
         return None
@@ -134,6 +163,9 @@ def read_object(cur: Cursor, cluster: str | None) -> Resource | None:
         return None
     if api_version == API_VERSION:
         reader = READERS.get(kind)
+        if kind == "Blueprint":
+            _known_fields(cur, TOP_FIELDS)
+            return _blueprint(cur, read_blueprint)
         if reader is None:
             cur.get("kind").error(f"unknown kind {kind}: expected one of {', '.join(ORDER)}")
             return None
@@ -291,11 +323,11 @@ def _binding_scope(spec: Cursor, role: str, scope_kind: str) -> str | None:
     return _required(spec, scope_kind, scope_kind)
 
 
-def _blueprint(cur: Cursor) -> Resource | None:
-    """A Blueprint (its own format, validated here with located errors); the optional
+def _blueprint(cur: Cursor, read_blueprint: BlueprintReader) -> Resource | None:
+    """A Blueprint (its own format, validated with located errors); the optional
     ``spec.project`` names the owning project (none: org-wide)."""
     errors_before = sum(d.severity is Severity.ERROR for d in cur.diagnostics)
-    spec = read_spec(cur)
+    spec = read_blueprint(cur)
     errors_after = sum(d.severity is Severity.ERROR for d in cur.diagnostics)
     if spec is None or errors_after > errors_before or not spec.name:
         return None
@@ -363,13 +395,12 @@ def check_policy(cur: Cursor) -> NormalizedPolicy | None:
     return parsed if errors == before else None
 
 
-READERS: dict[str, Callable[[Cursor], Resource | None]] = {
+READERS: dict[str, Callable[[Cursor], Resource | None]] = {  # Blueprint: see read_object
     "Project": _project,
     "Workspace": _workspace,
     "Cluster": _cluster,
     "Namespace": _namespace,
     "User": _user,
     "RoleBinding": _binding,
-    "Blueprint": _blueprint,
     "Policy": _policy,
 }

@@ -1,4 +1,5 @@
-"""The plan's role bindings and policies, ``--prune``, and :func:`build_plan`.
+"""The plan's role bindings and policies, ``--prune``, :func:`build_plan`, and
+:func:`execute` (running a plan's steps).
 
 A policy is compared as an object: the server's current YAML, parsed, against the
 manifest's object, so formatting alone never makes a new version; a change is sent with
@@ -11,26 +12,82 @@ pruned).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from netwarden.cli.kinds import policy_object
-from netwarden.cli.manifests import Resource
-from netwarden.cli.names import Names
-from netwarden.cli.output import yaml_text
-from netwarden.cli.plan import Doc, Plan, Planner, PolicyKey
+from netwarden.client.http import ApiError
+from netwarden.client.manifests import Resource, policy_object, yaml_text
+from netwarden.client.names import Names
+from netwarden.client.plan import Doc, Plan, Planner, PolicyKey, Step
 
 PRUNE_MESSAGE = "pruned by netwarden apply"
+DONE = {"create": "created", "update": "updated", "prune": "pruned", "unchanged": "unchanged"}
 
 
-def build_plan(names: Names, resources: list[Resource], prune: bool) -> Plan:
-    planner = Planner(names)
+def build_plan(
+    names: Names, resources: list[Resource], prune: bool, message: str | None = None
+) -> Plan:
+    """The plan (reads only). ``message``: the message of every version the plan makes
+    (default: "netwarden apply (FILE)", and PRUNE_MESSAGE for deletions)."""
+    planner = Planner(names, message)
     for r in resources:
         PLANNERS[r.kind](planner, r)
     if prune:
         plan_prune(planner, resources)
     return planner.plan
+
+
+@dataclass
+class StepFailed(Exception):
+    """The server refused a step: the steps before it (``changed`` of them) were made."""
+
+    step: Step
+    error: ApiError
+    changed: int
+    records: list[Doc]  # the steps before it, as run
+
+    def __str__(self) -> str:
+        where = f"{self.step.location}: " if self.step.location is not None else ""
+        done = (
+            f"the {self.changed} change(s) listed above were made"
+            if self.changed
+            else "nothing changed"
+        )
+        return f"{where}error: {self.step.label}: {self.error}\nerror: apply stopped; {done}"
+
+
+def execute(plan: Plan, dry_run: bool, on_step: Callable[[Doc], None] | None = None) -> list[Doc]:
+    """Run the steps in order (none with ``dry_run``): one record per step (object,
+    action done or "would ...", changes), passed to ``on_step`` as it is done.
+    :class:`StepFailed` stops at the first refused step."""
+    records: list[Doc] = []
+    changed = 0
+    for step in plan.steps:
+        if step.action != "unchanged" and not dry_run:
+            assert step.run is not None
+            try:
+                step.run()
+            except ApiError as exc:
+                raise StepFailed(step, exc, changed, records) from None
+            changed += 1
+        verb = DONE[step.action]
+        if dry_run and step.action != "unchanged":
+            verb = f"would {step.action}"
+        record: Doc = {"object": step.label, "action": verb, "changes": step.changes}
+        if on_step is not None:
+            on_step(record)
+        records.append(record)
+    return records
+
+
+def summary(records: list[Doc]) -> dict[str, int]:
+    """How many steps had each action ("created": 2, "unchanged": 5, ...)."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["action"]] = counts.get(record["action"], 0) + 1
+    return counts
 
 
 def plan_binding(p: Planner, r: Resource) -> None:
@@ -86,7 +143,7 @@ def plan_policy(p: Planner, r: Resource) -> None:
         return
     key = _key(cluster, s)
     p.wanted.add(key)
-    message = f"netwarden apply ({r.doc.file})"
+    message = p.message or f"netwarden apply ({r.doc.file})"
     cluster_id = p.ids["cluster", cluster]
     docs = _cluster_policies(p, cluster_id) if cluster_id is not None else []
     found = next((d for d in docs if _key(cluster, d) == key), None)
@@ -118,7 +175,7 @@ def plan_blueprint(p: Planner, r: Resource) -> None:
     project = s["project"]
     if project and not p.ref(r, "project", "project", project):
         return
-    message = f"netwarden apply ({r.doc.file})"
+    message = p.message or f"netwarden apply ({r.doc.file})"
     found = next((b for b in p.client.list_blueprints() if b["name"] == s["name"]), None)
     if found is None:
 
@@ -166,7 +223,7 @@ def _prune_text(p: Planner, doc: Doc) -> str:
 
 def _pruner(p: Planner, doc: Doc) -> Callable[[], None]:
     def run() -> None:
-        p.client.delete_policy(doc["id"], PRUNE_MESSAGE, doc["version"])
+        p.client.delete_policy(doc["id"], p.message or PRUNE_MESSAGE, doc["version"])
 
     return run
 

@@ -1,4 +1,5 @@
-"""The plan of ``netwarden apply``: each manifest object compared with the server's.
+"""The plan of ``netwarden apply`` (and of each GitOps sync): each manifest object
+compared with the server's.
 
 Planning only reads (the list routes, each policy's current YAML) and resolves every
 reference by name, to an object on the server or one the plan creates, so a dangling
@@ -14,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netwarden.cli.manifests import Resource
-from netwarden.cli.names import Names
-from netwarden.cli.output import yaml_text
+from netwarden.client.manifests import Resource, yaml_text
+from netwarden.client.names import Names
 from netwarden.model.diagnostics import Diagnostic, Location, Severity
 
 Doc = dict[str, Any]
@@ -56,8 +56,9 @@ def _changed(desired: Doc, current: Doc) -> list[str]:
 
 
 class Planner:
-    def __init__(self, names: Names) -> None:
+    def __init__(self, names: Names, message: str | None = None) -> None:
         self.names = names
+        self.message = message  # every version's message (None: say which file it is from)
         self.client = names.client
         self.plan = Plan()
         self.ids: dict[tuple[str, str], str | None] = {}  # None: the plan creates it
