@@ -174,3 +174,40 @@ def test_other_orgs_and_viewers(org1: Org1) -> None:  # noqa: F811
         ).status_code
         == 404
     )
+
+
+def _pod(ns: str, name: str, app: str, ip: str) -> dict[str, object]:
+    ports = [{"name": "pg", "containerPort": 5432}, {"name": "alt", "containerPort": 6432}]
+    return {"namespace": ns, "name": name, "labels": {"app": app}, "ip": ip, "node": "n1",
+            "ports": ports}  # fmt: skip
+
+
+def test_diff_lists_the_connections_that_change_on_the_clusters_pods(org1: Org1) -> None:  # noqa: F811
+    c, admin = org1.client, org1.tokens["org-admin"]
+    policy = ok(create(org1, "org-admin", "c1", NP.format(name="db", ns="shop", port=5432)), 201)
+    path = f"/api/v1/policies/{policy['id']}"
+    ok(call(c, admin, "PUT", path, json={"yaml": NP.format(name="db", ns="shop", port=6432)}))
+    before_inventory = ok(call(c, admin, "GET", f"{path}/diff"))["connections"]
+    assert before_inventory == {
+        "available": False,
+        "reason": "cluster c1 has reported no inventory",
+    }
+    inventory = {
+        "namespaces": [{"name": "shop", "labels": {"team": "shop"}},
+                       {"name": "web", "labels": {"team": "web"}}],
+        "pods": [_pod("shop", "db-0", "db", "10.0.0.10"),
+                 _pod("shop", "web-0", "web", "10.0.0.11"),
+                 _pod("web", "web-1", "web", "10.0.0.12"),
+                 _pod("web", "api-0", "api", "10.0.0.13")],
+        "nodes": [{"name": "n1", "ip": "192.168.0.1"}],
+    }  # fmt: skip
+    ok(call(c, org1.tokens["agent"], "POST", "/api/v1/agent/inventory", json=inventory))
+    diff = ok(call(c, admin, "GET", f"{path}/diff"))["connections"]
+    assert diff["available"] and diff["pods"] == 4
+    # Only shop/web-0 matches the policy's peer (the podSelector is in shop): 5432 closes,
+    # 6432 opens; other pods reaching shop/db-0 were denied before and after.
+    assert diff["changes"] == [
+        {"from": "shop/web-0", "to": "shop/db-0", "added": "TCP 6432", "removed": "TCP 5432"}
+    ]
+    ws_admin = ok(call(c, org1.tokens["workspace-admin"], "GET", f"{path}/diff"))["connections"]
+    assert ws_admin["changes"] == diff["changes"]  # shop is ws1's

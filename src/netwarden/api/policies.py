@@ -15,6 +15,7 @@ from netwarden.control import policies as service
 from netwarden.control.access import Invalid
 from netwarden.control.models import Cluster, Policy, PolicyVersion
 from netwarden.control.rbac import Action, Target
+from netwarden.control.semantic import connection_diff
 
 router = APIRouter(prefix="/api/v1", tags=["policies"], route_class=GuardedRoute)
 IfMatch = Annotated[
@@ -127,14 +128,17 @@ def get_version(policy_id: str, number: int, acc: Guarded) -> dict[str, Any]:
     return service.version_doc(service.version(acc, policy, number))
 
 
-@router.get("/policies/{policy_id}/diff", summary="Text and rule diff of two versions")
+@router.get(
+    "/policies/{policy_id}/diff",
+    summary="Text, rule and connection diff of two versions (connections on the cluster's pods)",
+)
 def diff(
     policy_id: str,
     acc: Guarded,
     from_: Annotated[int | None, Query(alias="from", ge=1)] = None,
     to: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
-    policy, _ = service.load(acc, policy_id)
+    policy, cluster = service.load(acc, policy_id)
     new_number = to or policy.version
     old_number = from_ or max(new_number - 1, 1)
     old = service.version(acc, policy, old_number)
@@ -144,6 +148,7 @@ def diff(
         "to": new_number,
         "text": service.text_diff(old, new),
         "rules": service.rule_diff(old, new),
+        "connections": connection_diff(acc, policy, cluster, old, new),
     }
 
 
