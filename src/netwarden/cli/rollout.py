@@ -1,6 +1,7 @@
 """``netwarden rollout status`` and ``netwarden rollout desired CLUSTER``: where each
 cluster stands (synced / pending / failed / drifted / unknown) and the exact objects the
-control plane wants it to hold."""
+control plane wants it to hold; ``netwarden rollout waves BLUEPRINT`` and ``pause`` /
+``resume`` / ``promote``: a blueprint version's staged rollout."""
 
 from __future__ import annotations
 
@@ -72,6 +73,62 @@ def desired(
             typer.echo(f"conflict: {conflict}", err=True)
         return
     emit_documents(state["objects"], output)
+
+
+def _show_waves(doc: dict[str, Any], output: Format) -> None:
+    if output is not Format.table:
+        emit_documents([doc], output)
+        return
+    typer.echo(
+        f"blueprint {doc['blueprint']} version {doc['version']} "
+        f"(released everywhere: v{doc['released_version']}): {doc['state']}"
+        + (f", wave {doc['wave']}" if doc.get("wave") else "")
+    )
+    if doc.get("message"):
+        typer.echo(doc["message"])
+    rows = [
+        [w["name"], w["phase"], c["cluster"], c["state"]]
+        for w in doc.get("waves", [])
+        for c in w["clusters"] or [{"cluster": "-", "state": "-"}]
+    ]
+    emit_table(("WAVE", "PHASE", "CLUSTER", "STATE"), rows, "no staged rollout")
+
+
+@rollout_app.command("waves")
+def waves(
+    blueprint: Annotated[str, typer.Argument(help="Blueprint name.")],
+    output: OutputOpt = Format.table,
+    context: ContextOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """A blueprint's latest staged rollout: its waves and each cluster's state."""
+    with session(context, server, token) as client:
+        found = Names(client).require("blueprint", blueprint)
+        doc = client.json("GET", f"/api/v1/blueprints/{found['id']}/rollout")
+    _show_waves(doc, output)
+
+
+def _control(verb: str, summary: str) -> None:
+    def command(
+        blueprint: Annotated[str, typer.Argument(help="Blueprint name.")],
+        output: OutputOpt = Format.table,
+        context: ContextOpt = None,
+        server: ServerOpt = None,
+        token: TokenOpt = None,
+    ) -> None:
+        with session(context, server, token) as client:
+            found = Names(client).require("blueprint", blueprint)
+            doc = client.json("POST", f"/api/v1/blueprints/{found['id']}/rollout/{verb}")
+        _show_waves(doc, output)
+
+    command.__doc__ = summary
+    rollout_app.command(verb)(command)
+
+
+_control("pause", "Pause a blueprint's rollout in progress (no further wave is released).")
+_control("resume", "Resume a paused rollout (a wave that still fails pauses it again).")
+_control("promote", "Release the next wave now, whatever the current wave's state.")
 
 
 def register(app: typer.Typer) -> None:
