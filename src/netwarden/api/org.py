@@ -1,5 +1,7 @@
 """Org structure routes: projects, workspaces, clusters (and agent tokens), namespaces,
-users and their tokens, role bindings, the caller, the audit log.
+users and their tokens, groups and their members, role bindings, the caller, the audit
+log. The directory's rules (bindings, deleting users and groups, keeping an Org Admin)
+are in ``control/directory.py``.
 
 Every handler checks its action through ``Access.require`` / ``Access.allowed`` (the
 route class fails closed otherwise); lists only hold what the caller may read.
@@ -17,22 +19,24 @@ from sqlalchemy import select
 
 from netwarden.api.guarded import Guarded, GuardedRoute
 from netwarden.api.paging import DEFAULT_LIMIT, After, Limit, page
-from netwarden.control import desired
-from netwarden.control.access import Access, Conflict, Invalid
+from netwarden.control import desired, directory
+from netwarden.control.access import Access, Conflict, Invalid, NotFound
+from netwarden.control.directory import binding_doc, group_doc, user_doc
 from netwarden.control.models import (
     ApiToken,
     AuditEntry,
     Cluster,
+    Group,
     Namespace,
+    Policy,
     Project,
     Role,
     RoleBinding,
-    ScopeKind,
     User,
     Workspace,
     utcnow,
 )
-from netwarden.control.rbac import Action, Target, role_scope
+from netwarden.control.rbac import Action, Target
 from netwarden.control.tokens import issue_token
 
 router = APIRouter(prefix="/api/v1", tags=["org"], route_class=GuardedRoute)
@@ -45,10 +49,20 @@ class ProjectIn(BaseModel):
     description: str = ""
 
 
+class ProjectPatch(BaseModel):
+    name: str | None = Field(None, pattern=NAME)
+    description: str | None = None
+
+
 class WorkspaceIn(BaseModel):
     name: str = Field(pattern=NAME)
     project: str = Field(description="Project id.")
     description: str = ""
+
+
+class WorkspacePatch(BaseModel):
+    name: str | None = Field(None, pattern=NAME)
+    description: str | None = None
 
 
 class ClusterIn(BaseModel):
@@ -72,7 +86,17 @@ class NamespaceIn(BaseModel):
 
 class UserIn(BaseModel):
     name: str = Field(min_length=1, max_length=127)
-    email: str = ""
+    email: str = Field("", max_length=255)
+
+
+class UserPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=127)
+    email: str | None = Field(None, max_length=255)
+    disabled: bool | None = Field(None, description="A disabled user's tokens stop working.")
+
+
+class GroupIn(BaseModel):
+    name: str = Field(min_length=1, max_length=127)
 
 
 class TokenIn(BaseModel):
@@ -82,7 +106,7 @@ class TokenIn(BaseModel):
 
 class BindingIn(BaseModel):
     subject_kind: str = Field("user", pattern="^(user|group)$")
-    subject: str = Field(description="User or group id.")
+    subject: str = Field(description="User or group id (of the caller's org).")
     role: Role
     scope: str = Field(description="Org, project or workspace id, as the role requires.")
 
@@ -200,12 +224,41 @@ def get_project(project_id: str, acc: Guarded) -> dict[str, Any]:
     return project_doc(project)
 
 
-@router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
-def delete_project(project_id: str, acc: Guarded) -> None:
+def _renamed(acc: Access, model: type[Any], what: str, obj: Any, name: str | None) -> None:
+    """Refuse (409) renaming ``obj`` to a name another object of its org has."""
+    if name is None or name == obj.name:
+        return
+    query = select(model.id).where(model.org_id == obj.org_id, model.name == name)
+    if acc.session.scalars(query).first() is not None:
+        raise Conflict(f"{what} with name={name!r} already exists")
+
+
+@router.patch("/projects/{project_id}", summary="Rename a project or change its description")
+def patch_project(project_id: str, body: ProjectPatch, acc: Guarded) -> dict[str, Any]:
     project = acc.get(Project, project_id, "project")
     acc.require(Action.MANAGE_ORG, _target(acc, project.id), f"project {project.name}")
+    _renamed(acc, Project, "project", project, body.name)
+    before = project_doc(project)
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(project, name, value)
+    acc.session.flush()
+    if project_doc(project) != before:
+        after = project_doc(project)
+        acc.record("update", "project", project.id, project.name, before=before, after=after)
+    return project_doc(project)
+
+
+@router.delete("/projects/{project_id}", status_code=204, summary="Delete a project")
+def delete_project(project_id: str, acc: Guarded) -> None:
+    """Deletes the project with its clusters, workspaces, namespaces and policies, and
+    the role bindings over it and its workspaces."""
+    project = acc.get(Project, project_id, "project")
+    acc.require(Action.MANAGE_ORG, _target(acc, project.id), f"project {project.name}")
+    workspaces = list(acc.session.scalars(select(Workspace.id).filter_by(project_id=project.id)))
+    bindings = directory.scope_bindings(acc, [project.id, *workspaces])
     acc.identity_changed = True
-    acc.record("delete", "project", project.id, project.name, before=project_doc(project))
+    before = {**project_doc(project), "role_bindings": bindings}
+    acc.record("delete", "project", project.id, project.name, before=before)
     acc.session.delete(project)
 
 
@@ -244,6 +297,52 @@ def get_workspace(workspace_id: str, acc: Guarded) -> dict[str, Any]:
     ws = acc.get(Workspace, workspace_id, "workspace")
     acc.require(Action.READ_ORG, _target(acc, ws.project_id, ws.id), f"workspace {ws.name}")
     return workspace_doc(ws)
+
+
+@router.patch("/workspaces/{workspace_id}", summary="Rename a workspace or change its description")
+def patch_workspace(workspace_id: str, body: WorkspacePatch, acc: Guarded) -> dict[str, Any]:
+    ws = acc.get(Workspace, workspace_id, "workspace")
+    acc.require(Action.MANAGE_WORKSPACE, _target(acc, ws.project_id), f"workspace {ws.name}")
+    _renamed(acc, Workspace, "workspace", ws, body.name)
+    before = workspace_doc(ws)
+    for name, value in body.model_dump(exclude_none=True).items():
+        setattr(ws, name, value)
+    acc.session.flush()
+    if workspace_doc(ws) != before:
+        acc.record("update", "workspace", ws.id, ws.name, before=before, after=workspace_doc(ws))
+    return workspace_doc(ws)
+
+
+@router.delete("/workspaces/{workspace_id}", status_code=204, summary="Delete a workspace")
+def delete_workspace(workspace_id: str, acc: Guarded) -> None:
+    """Refused (409) while namespaces are assigned to the workspace: assign them elsewhere
+    (or to the project only) first. Removes the role bindings over the workspace; policies
+    that still record it (their namespace left it) are detached, never deleted."""
+    ws = acc.get(Workspace, workspace_id, "workspace")
+    acc.require(Action.MANAGE_WORKSPACE, _target(acc, ws.project_id), f"workspace {ws.name}")
+    assigned = acc.session.execute(
+        select(Cluster.name, Namespace.name)
+        .join(Cluster, Cluster.id == Namespace.cluster_id)
+        .where(Namespace.workspace_id == ws.id)
+        .order_by(Cluster.name, Namespace.name)
+    ).all()
+    if assigned:
+        shown = ", ".join(f"{c}/{n}" for c, n in assigned[:10])
+        more = f" and {len(assigned) - 10} more" if len(assigned) > 10 else ""
+        raise Conflict(
+            f"workspace {ws.name} still has namespaces: {shown}{more}; assign them to "
+            "another workspace (or to the project only) first"
+        )
+    for policy in acc.session.scalars(select(Policy).filter_by(workspace_id=ws.id)):
+        ns = acc.session.scalars(
+            select(Namespace).filter_by(cluster_id=policy.cluster_id, name=policy.namespace)
+        ).first()
+        policy.workspace_id = ns.workspace_id if ns is not None else None  # where it is now
+    bindings = directory.scope_bindings(acc, [ws.id])
+    acc.identity_changed = True
+    before = {**workspace_doc(ws), "role_bindings": bindings}
+    acc.record("delete", "workspace", ws.id, ws.name, before=before)
+    acc.session.delete(ws)
 
 
 # --- clusters and namespaces ---------------------------------------------------------
@@ -397,30 +496,49 @@ def put_namespace(cluster_id: str, name: str, body: NamespaceIn, acc: Guarded) -
 # --- users, tokens, role bindings ----------------------------------------------------
 
 
+def _directory_reader(acc: Access, what: str) -> None:
+    """The user and group directory: anyone holding a role (to bind roles by name)."""
+    if not acc.actor.grants.any:
+        acc.require(Action.READ_AUDIT, _target(acc), what)
+    acc.allowed(Action.READ_ORG, _target(acc))
+
+
 @router.get("/users", summary="The org's users (callers holding any role)")
 def list_users(acc: Guarded) -> dict[str, Any]:
     """The org's user directory, for anyone holding a role (to bind roles by name)."""
-    if not acc.actor.grants.any:
-        acc.require(Action.READ_AUDIT, _target(acc), "the user directory")
-    acc.allowed(Action.READ_ORG, _target(acc))
+    _directory_reader(acc, "the user directory")
     rows = acc.session.scalars(select(User).filter_by(org_id=acc.actor.org_id).order_by(User.name))
-    return {
-        "items": [
-            {"id": u.id, "name": u.name, "email": u.email, "disabled": u.disabled} for u in rows
-        ]
-    }
+    return {"items": [user_doc(u) for u in rows]}
 
 
 @router.post("/users", status_code=201, summary="Create a user")
 def create_user(body: UserIn, acc: Guarded) -> dict[str, Any]:
     acc.require(Action.MANAGE_ORG, _target(acc), f"user {body.name}")
     _unique(acc, User, "user", org_id=acc.actor.org_id, name=body.name)
-    user = User(org_id=acc.actor.org_id, name=body.name, email=body.email)
+    user = User(org_id=acc.actor.org_id, name=body.name, email=body.email, disabled=False)
     acc.session.add(user)
     acc.session.flush()
     acc.identity_changed = True
-    acc.record("create", "user", user.id, user.name)
-    return {"id": user.id, "name": user.name, "email": user.email, "disabled": False}
+    acc.record("create", "user", user.id, user.name, after=user_doc(user))
+    return user_doc(user)
+
+
+@router.patch("/users/{user_id}", summary="Rename, change the email of, disable or enable a user")
+def patch_user(user_id: str, body: UserPatch, acc: Guarded) -> dict[str, Any]:
+    """Org Admins. Nobody disables themself, and the org keeps an enabled Org Admin
+    (409 otherwise)."""
+    user = acc.get(User, user_id, "user")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"user {user.name}")
+    return directory.update_user(acc, user, body.model_dump(exclude_none=True))
+
+
+@router.delete("/users/{user_id}", status_code=204, summary="Delete a user")
+def delete_user(user_id: str, acc: Guarded) -> None:
+    """Org Admins. Revokes the user's tokens and removes their role bindings and group
+    memberships. Refused (409) for oneself and for the org's last Org Admin."""
+    user = acc.get(User, user_id, "user")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"user {user.name}")
+    directory.remove_user(acc, user)
 
 
 @router.post("/users/{user_id}/tokens", status_code=201, summary="Issue a token to a user")
@@ -461,31 +579,85 @@ def revoke_token(token_id: str, acc: Guarded) -> None:
     acc.record("revoke", "token", token.id, token.prefix)
 
 
-def binding_doc(b: RoleBinding) -> dict[str, Any]:
-    return {
-        "id": b.id,
-        "subject_kind": b.subject_kind,
-        "subject": b.subject_id,
-        "role": b.role,
-        "scope_kind": b.scope_kind,
-        "scope": b.scope_id,
-    }
+# --- groups --------------------------------------------------------------------------
 
 
-def _binding_target(acc: Access, role: Role, scope_id: str) -> tuple[Target, str]:
-    kind = role_scope(role)
-    if kind is ScopeKind.ORG:
-        if scope_id != acc.actor.org_id:
-            raise Invalid(
-                "an org role is bound over the caller's org id",
-                [{"field": "body.scope", "message": "not this org"}],
-            )
-        return _target(acc), f"role {role.value} over the org"
-    if kind is ScopeKind.PROJECT:
-        project = acc.get(Project, scope_id, "project")
-        return _target(acc, project.id), f"role {role.value} in project {project.name}"
-    ws = acc.get(Workspace, scope_id, "workspace")
-    return _target(acc, ws.project_id, ws.id), f"role {role.value} in workspace {ws.name}"
+def _group_out(acc: Access, group: Group) -> dict[str, Any]:
+    return group_doc(group, directory.members_of(acc, [group.id])[group.id])
+
+
+@router.get("/groups", summary="The org's groups and their members (callers holding any role)")
+def list_groups(acc: Guarded) -> dict[str, Any]:
+    _directory_reader(acc, "the group directory")
+    rows = list(
+        acc.session.scalars(select(Group).filter_by(org_id=acc.actor.org_id).order_by(Group.name))
+    )
+    members = directory.members_of(acc, [g.id for g in rows])
+    return {"items": [group_doc(g, members[g.id]) for g in rows]}
+
+
+@router.post("/groups", status_code=201, summary="Create a group")
+def create_group(body: GroupIn, acc: Guarded) -> dict[str, Any]:
+    acc.require(Action.MANAGE_ORG, _target(acc), f"group {body.name}")
+    _unique(acc, Group, "group", org_id=acc.actor.org_id, name=body.name)
+    group = Group(org_id=acc.actor.org_id, name=body.name)
+    acc.session.add(group)
+    acc.session.flush()
+    acc.record("create", "group", group.id, group.name, after=group_doc(group, []))
+    return group_doc(group, [])
+
+
+@router.get("/groups/{group_id}", summary="One group with its members")
+def get_group(group_id: str, acc: Guarded) -> dict[str, Any]:
+    group = acc.get(Group, group_id, "group")
+    _directory_reader(acc, f"group {group.name}")
+    return _group_out(acc, group)
+
+
+@router.patch("/groups/{group_id}", summary="Rename a group")
+def patch_group(group_id: str, body: GroupIn, acc: Guarded) -> dict[str, Any]:
+    group = acc.get(Group, group_id, "group")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"group {group.name}")
+    directory.unique_name(acc, Group, "group", body.name, group.id)
+    before = _group_out(acc, group)
+    group.name = body.name
+    acc.session.flush()
+    after = _group_out(acc, group)
+    if after != before:
+        acc.record("update", "group", group.id, group.name, before=before, after=after)
+    return after
+
+
+@router.delete("/groups/{group_id}", status_code=204, summary="Delete a group")
+def delete_group(group_id: str, acc: Guarded) -> None:
+    """Org Admins. Removes its memberships and its role bindings (its members lose what
+    the group granted them); refused (409) when that would leave no Org Admin."""
+    group = acc.get(Group, group_id, "group")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"group {group.name}")
+    directory.remove_group(acc, group)
+
+
+@router.put("/groups/{group_id}/members/{user_id}", summary="Add a user to a group")
+def put_group_member(group_id: str, user_id: str, acc: Guarded) -> dict[str, Any]:
+    """Org Admins; idempotent. The user gains the group's role bindings at once."""
+    group = acc.get(Group, group_id, "group")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"group {group.name}")
+    directory.add_member(acc, group, acc.get(User, user_id, "user"))
+    return _group_out(acc, group)
+
+
+@router.delete(
+    "/groups/{group_id}/members/{user_id}", status_code=204, summary="Remove a user from a group"
+)
+def delete_group_member(group_id: str, user_id: str, acc: Guarded) -> None:
+    """Org Admins. The user loses the group's role bindings at once (404 when not a
+    member; 409 when the org would be left without an Org Admin)."""
+    group = acc.get(Group, group_id, "group")
+    acc.require(Action.MANAGE_ORG, _target(acc), f"group {group.name}")
+    directory.remove_member(acc, group, acc.get(User, user_id, "user"))
+
+
+# --- role bindings -------------------------------------------------------------------
 
 
 @router.get("/role-bindings", summary="Role bindings the caller may see")
@@ -493,7 +665,10 @@ def list_bindings(acc: Guarded) -> dict[str, Any]:
     rows = acc.session.scalars(select(RoleBinding).filter_by(org_id=acc.actor.org_id))
     items = []
     for b in rows:
-        target, _ = _binding_target(acc, Role(b.role), b.scope_id)
+        try:
+            target, _ = directory.binding_target(acc, Role(b.role), b.scope_id)
+        except NotFound:  # over a scope deleted before its bindings were cleaned up
+            continue
         if acc.allowed(Action.READ_ORG, target) and (
             b.scope_kind != "org" or acc.actor.grants.reads_all
         ):
@@ -502,53 +677,19 @@ def list_bindings(acc: Guarded) -> dict[str, Any]:
     return {"items": items}
 
 
-@router.post("/role-bindings", status_code=201, summary="Bind a role")
+@router.post("/role-bindings", status_code=201, summary="Bind a role to a user or a group")
 def create_binding(body: BindingIn, acc: Guarded) -> dict[str, Any]:
-    target, what = _binding_target(acc, body.role, body.scope)
-    action = Action.MANAGE_ORG if role_scope(body.role) is ScopeKind.ORG else Action.BIND_ROLES
-    if body.role in (Role.INFRA_ADMIN, Role.INFRA_VIEWER):
-        action = Action.MANAGE_ORG  # infra roles reach whole clusters: Org Admins grant them
-    acc.require(action, target, what)
-    subject_model = User if body.subject_kind == "user" else None
-    if subject_model is not None:
-        acc.get(User, body.subject, "user")
-    binding = RoleBinding(
-        org_id=acc.actor.org_id,
-        subject_kind=body.subject_kind,
-        subject_id=body.subject,
-        role=body.role.value,
-        scope_kind=role_scope(body.role).value,
-        scope_id=body.scope,
-    )
-    _unique(
-        acc,
-        RoleBinding,
-        "role binding",
-        subject_kind=body.subject_kind,
-        subject_id=body.subject,
-        role=body.role.value,
-        scope_kind=binding.scope_kind,
-        scope_id=body.scope,
-    )
-    acc.session.add(binding)
-    acc.session.flush()
-    acc.identity_changed = True
-    acc.record("create", "role-binding", binding.id, what, after=binding_doc(binding))
+    """Org Admins bind any role; Project Admins bind project and workspace roles (not
+    infra roles) in their project. The user or group must be of the caller's org."""
+    binding = directory.bind(acc, body.subject_kind, body.subject, body.role, body.scope)
     return binding_doc(binding)
 
 
 @router.delete("/role-bindings/{binding_id}", status_code=204, summary="Remove a role binding")
 def delete_binding(binding_id: str, acc: Guarded) -> None:
-    binding = acc.get(RoleBinding, binding_id, "role binding")
-    role = Role(binding.role)
-    target, what = _binding_target(acc, role, binding.scope_id)
-    action = Action.MANAGE_ORG if role_scope(role) is ScopeKind.ORG else Action.BIND_ROLES
-    if role in (Role.INFRA_ADMIN, Role.INFRA_VIEWER):
-        action = Action.MANAGE_ORG
-    acc.require(action, target, what)
-    acc.identity_changed = True
-    acc.record("delete", "role-binding", binding.id, what, before=binding_doc(binding))
-    acc.session.delete(binding)
+    """Who may create the binding may remove it; the org's last Org Admin binding stays
+    (409)."""
+    directory.unbind(acc, acc.get(RoleBinding, binding_id, "role binding"))
 
 
 # --- audit ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def _object(kind: str, metadata: Doc, spec: Doc, status: Doc | None = None) -> D
     return out
 
 
-# --- projects, workspaces, users -----------------------------------------------------------
+# --- projects, workspaces, users, groups ---------------------------------------------------
 
 
 def _project(_: Names, d: Doc) -> Doc:
@@ -60,6 +60,16 @@ def _workspace(names: Names, d: Doc) -> Doc:
 def _user(_: Names, d: Doc) -> Doc:
     meta = {"name": d["name"], "uid": d["id"]}
     return _object("User", meta, {"email": d["email"]}, {"disabled": d["disabled"]})
+
+
+def _group(_: Names, d: Doc) -> Doc:
+    members = sorted(m["name"] for m in d["members"])
+    return _object("Group", {"name": d["name"], "uid": d["id"]}, {"members": members})
+
+
+def _group_row(_: Names, d: Doc) -> list[str]:
+    members = ", ".join(sorted(m["name"] for m in d["members"]))
+    return [d["name"], members or "-", d["id"]]
 
 
 # --- clusters and namespaces ---------------------------------------------------------------
@@ -127,9 +137,7 @@ def _namespace(names: Names, d: Doc) -> Doc:
 
 
 def _subject(names: Names, d: Doc) -> str:
-    if d["subject_kind"] == "user":
-        return names.name_of("user", d["subject"])
-    return str(d["subject"])
+    return names.name_of("group" if d["subject_kind"] == "group" else "user", d["subject"])
 
 
 def _scope_text(names: Names, d: Doc) -> str:
@@ -229,6 +237,13 @@ VIEWS: dict[str, View] = {
         lambda names, _: names.client.list_users(),
         lambda _, d: [d["name"], d["email"] or "-", str(d["disabled"]).lower(), d["id"]],
         _user,
+    ),
+    "group": View(
+        "Group",
+        ("NAME", "MEMBERS", "ID"),
+        _all("group"),
+        _group_row,
+        _group,
     ),
     "rolebinding": View(
         "RoleBinding",

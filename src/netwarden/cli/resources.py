@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -13,13 +14,15 @@ from netwarden.cli.kinds import VIEWS, Filters, kind_of
 from netwarden.cli.names import Names
 from netwarden.cli.offline import fail
 from netwarden.cli.output import Format, OutputOpt, emit_documents, emit_table, parse_labels
+from netwarden.client.http import NetwardenClient
 from netwarden.client.manifests import yaml_text as to_yaml
 
 Doc = dict[str, Any]
 KindArg = Annotated[
     str,
     typer.Argument(
-        help="projects, workspaces, clusters, namespaces, users, rolebindings or policies."
+        help="projects, workspaces, clusters, namespaces, users, groups, rolebindings, "
+        "blueprints or policies."
     ),
 ]
 ClusterOpt = Annotated[
@@ -182,11 +185,23 @@ def _related(names: Names, key: str, doc: Doc) -> list[tuple[str, list[str], lis
             if n["workspace"] == doc["id"]
         ]
         return [("Namespaces", ["CLUSTER", "NAME"], rows)]
-    if key == "user":
+    if key in ("user", "group"):
         view = VIEWS["rolebinding"]
-        bindings = [b for b in names.client.list_bindings() if b["subject"] == doc["id"]]
-        return [("Role bindings", list(view.columns), [view.row(names, b) for b in bindings])]
+        bindings = [
+            b
+            for b in names.client.list_bindings()
+            if b["subject_kind"] == key and b["subject"] == doc["id"]
+        ]
+        related = [("Role bindings", list(view.columns), [view.row(names, b) for b in bindings])]
+        if key == "user":
+            groups = [[g["name"]] for g in names.all("group") if _member(g, doc["id"])]
+            related.insert(0, ("Groups", ["NAME"], groups))
+        return related
     return []
+
+
+def _member(group: Doc, user_id: str) -> bool:
+    return any(m["id"] == user_id for m in group["members"])
 
 
 def delete(
@@ -200,28 +215,35 @@ def delete(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Delete a project, cluster, role binding or policy (a policy's deletion is a new
-    version: 'netwarden policy rollback' brings it back). The API cannot delete
-    workspaces, namespaces or users yet."""
+    """Delete a project, workspace, cluster, user, group, role binding or policy (a
+    policy's deletion is a new version: 'netwarden policy rollback' brings it back). A
+    workspace goes only once no namespace is assigned to it; a user's tokens are revoked
+    and their role bindings and group memberships removed; a group's role bindings go
+    with it. The API cannot delete namespaces or blueprints."""
     key = kind_of(kind)
-    if key not in ("project", "cluster", "rolebinding", "policy"):
-        fail(f"error: the API cannot delete {key}s yet")
+    if key not in DELETABLE and key != "policy":  # a policy's deletion is a new version
+        fail(f"error: the API cannot delete {key}s")
     filters = Filters({}, cluster, namespace, policy_kind)
     _check_filters(key, filters)
     with session(context, server, token) as client:
         names = Names(client)
         doc = find_one(names, key, name, filters)
-        if key == "project":
-            client.delete_project(doc["id"])
-        elif key == "cluster":
-            client.delete_cluster(doc["id"])
-        elif key == "rolebinding":
-            client.delete_binding(doc["id"])
-        else:
+        if key == "policy":
             done = client.delete_policy(doc["id"], message, doc["version"])
             typer.echo(f"{doc['kind'].lower()}/{doc['name']} deleted (version {done['version']})")
             return
+        DELETABLE[key](client, doc["id"])
         typer.echo(f"{key}/{name} deleted")
+
+
+DELETABLE: dict[str, Callable[[NetwardenClient, str], None]] = {
+    "project": NetwardenClient.delete_project,
+    "workspace": NetwardenClient.delete_workspace,
+    "cluster": NetwardenClient.delete_cluster,
+    "user": NetwardenClient.delete_user,
+    "group": NetwardenClient.delete_group,
+    "rolebinding": NetwardenClient.delete_binding,
+}
 
 
 def register(app: typer.Typer) -> None:

@@ -71,6 +71,11 @@ class ControlRoutes:
         created: Doc = self.json("POST", "/api/v1/projects", json=body)
         return created
 
+    def patch_project(self, project_id: str, changes: Doc) -> Doc:
+        """``changes``: name and/or description."""
+        changed: Doc = self.json("PATCH", f"/api/v1/projects/{project_id}", json=changes)
+        return changed
+
     def delete_project(self, project_id: str) -> None:
         self.send("DELETE", f"/api/v1/projects/{project_id}")
 
@@ -81,6 +86,15 @@ class ControlRoutes:
         body = {"name": name, "project": project_id, "description": description}
         created: Doc = self.json("POST", "/api/v1/workspaces", json=body)
         return created
+
+    def patch_workspace(self, workspace_id: str, changes: Doc) -> Doc:
+        """``changes``: name and/or description."""
+        changed: Doc = self.json("PATCH", f"/api/v1/workspaces/{workspace_id}", json=changes)
+        return changed
+
+    def delete_workspace(self, workspace_id: str) -> None:
+        """Refused (409) while namespaces are assigned to the workspace."""
+        self.send("DELETE", f"/api/v1/workspaces/{workspace_id}")
 
     # --- clusters and namespaces -------------------------------------------------------
 
@@ -119,6 +133,42 @@ class ControlRoutes:
     def create_user(self, name: str, email: str = "") -> Doc:
         created: Doc = self.json("POST", "/api/v1/users", json={"name": name, "email": email})
         return created
+
+    def patch_user(self, user_id: str, changes: Doc) -> Doc:
+        """``changes``: name, email and/or disabled."""
+        changed: Doc = self.json("PATCH", f"/api/v1/users/{user_id}", json=changes)
+        return changed
+
+    def delete_user(self, user_id: str) -> None:
+        """Revokes the user's tokens, removes their bindings and memberships."""
+        self.send("DELETE", f"/api/v1/users/{user_id}")
+
+    def list_groups(self) -> list[Doc]:
+        """Every group with its ``members`` (id, name)."""
+        return _items(self.json("GET", "/api/v1/groups"))
+
+    def get_group(self, group_id: str) -> Doc:
+        found: Doc = self.json("GET", f"/api/v1/groups/{group_id}")
+        return found
+
+    def create_group(self, name: str) -> Doc:
+        created: Doc = self.json("POST", "/api/v1/groups", json={"name": name})
+        return created
+
+    def rename_group(self, group_id: str, name: str) -> Doc:
+        changed: Doc = self.json("PATCH", f"/api/v1/groups/{group_id}", json={"name": name})
+        return changed
+
+    def delete_group(self, group_id: str) -> None:
+        """Removes its memberships and role bindings too."""
+        self.send("DELETE", f"/api/v1/groups/{group_id}")
+
+    def add_group_member(self, group_id: str, user_id: str) -> Doc:
+        added: Doc = self.json("PUT", f"/api/v1/groups/{group_id}/members/{user_id}")
+        return added
+
+    def remove_group_member(self, group_id: str, user_id: str) -> None:
+        self.send("DELETE", f"/api/v1/groups/{group_id}/members/{user_id}")
 
     def create_user_token(self, user_id: str, name: str = "", ttl_days: int | None = None) -> Doc:
         body = {"name": name, "ttl_days": ttl_days}

@@ -36,6 +36,7 @@ ORDER = (
     "Cluster",
     "Namespace",
     "User",
+    "Group",
     "RoleBinding",
     "Blueprint",
     "Policy",
@@ -198,7 +199,7 @@ def _name(cur: Cursor, what: str) -> str | None:
     if not name:
         meta.get("name").error(f"metadata.name is required (the {what}'s name)")
         return None
-    if what != "user" and not NAME.match(name):
+    if what not in ("user", "group") and not NAME.match(name):
         meta.get("name").error(f"{name!r} is not a DNS label (a-z, 0-9, '-', at most 63)")
         return None
     return name
@@ -290,27 +291,50 @@ def _user(cur: Cursor) -> Resource | None:
     return _resource(cur, "User", f"user/{name}", {"name": name, "email": email})
 
 
+def _group(cur: Cursor) -> Resource | None:
+    """A group and its members (user names): the whole membership, so applying removes
+    the members the manifest no longer lists."""
+    name = _name(cur, "group")
+    spec = _spec(cur, {"members"})
+    members: list[str] = []
+    if spec.has("members"):
+        members = spec.get("members").string_list()
+        for i, member in enumerate(members):
+            if member in members[:i]:
+                spec.get("members").error(f"user {member!r} is listed twice")
+    if name is None:
+        return None
+    return _resource(cur, "Group", f"group/{name}", {"name": name, "members": sorted(members)})
+
+
 def _binding(cur: Cursor) -> Resource | None:
     spec = _spec(cur, {"user", "group", "role", "project", "workspace"})
     if not spec.is_map("an object"):
-        spec.error("spec is required: user, role and project or workspace")
+        spec.error("spec is required: user or group, role and project or workspace")
         return None
     role = spec.get("role").string()
     scope_kind = ROLE_SCOPES.get(role or "")
     if scope_kind is None:
         spec.get("role").error(f"expected a role: {', '.join(ROLE_SCOPES)}, got {role!r}")
         return None
-    if spec.has("group"):
-        spec.get("group").error("groups cannot be bound here yet: the API has no group routes")
+    if spec.has("group") and spec.has("user"):
+        spec.get("group").error("a binding is for a user or a group, not both")
         return None
-    user = _required(spec, "user", "user")
+    subject_kind = "group" if spec.has("group") else "user"
+    subject = _required(spec, subject_kind, subject_kind)
     scope = _binding_scope(spec, role or "", scope_kind)
-    if user is None or (scope is None and scope_kind != "org"):
+    if subject is None or (scope is None and scope_kind != "org"):
         return None
-    fields = {"subject_kind": "user", "subject": user, "role": role, "scope_kind": scope_kind}
-    fields["scope"] = scope
+    fields = {
+        "subject_kind": subject_kind,
+        "subject": subject,
+        "role": role,
+        "scope_kind": scope_kind,
+        "scope": scope,
+    }
     where = f"{scope_kind}/{scope}" if scope else "org"
-    return _resource(cur, "RoleBinding", f"rolebinding/{user}/{role}/{where}", fields)
+    who = subject if subject_kind == "user" else f"group:{subject}"
+    return _resource(cur, "RoleBinding", f"rolebinding/{who}/{role}/{where}", fields)
 
 
 def _binding_scope(spec: Cursor, role: str, scope_kind: str) -> str | None:
@@ -401,6 +425,7 @@ READERS: dict[str, Callable[[Cursor], Resource | None]] = {  # Blueprint: see re
     "Cluster": _cluster,
     "Namespace": _namespace,
     "User": _user,
+    "Group": _group,
     "RoleBinding": _binding,
     "Policy": _policy,
 }

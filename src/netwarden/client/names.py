@@ -49,12 +49,12 @@ class Names:
             return self.client.list_clusters()
         if kind == "blueprint":
             return self.client.list_blueprints()
-        if kind != "user":
+        if kind not in ("user", "group"):
             raise ValueError(f"no name lookup for kind {kind!r}")
         try:
-            return self.client.list_users()
+            return self.client.list_groups() if kind == "group" else self.client.list_users()
         except ApiError as exc:
-            if exc.status == 403:  # only org roles list users
+            if exc.status == 403:  # only role holders list users and groups
                 self.users_hidden = True
                 return []
             raise

@@ -101,8 +101,8 @@ class Planner:
     def ref(self, r: Resource, spec_field: str, kind: str, name: str) -> bool:
         if self.known(kind, name):
             return True
-        hidden = kind == "user" and self.names.users_hidden
-        hint = " (listing users needs an org role)" if hidden else ""
+        hidden = kind in ("user", "group") and self.names.users_hidden
+        hint = f" (listing {kind}s needs a role)" if hidden else ""
         message = f"{kind} {name!r} is neither on the server nor in the manifests{hint}"
         self.problem(r, spec_field, message)
         return False
@@ -121,7 +121,7 @@ class Planner:
 
         return run
 
-    # --- projects, workspaces, users -------------------------------------------------------
+    # --- projects, workspaces, users, groups -----------------------------------------------
 
     def project(self, r: Resource) -> None:
         name, description = r.spec["name"], r.spec["description"]
@@ -133,18 +133,24 @@ class Planner:
             self.add(r, r.label, "create", None, desired, run=run)
             return
         found = self.names.require("project", name)
-        self.unchangeable(r, "project", "description", found["description"], description)
-        self.add(r, r.label, "unchanged", desired, desired)
+        current = {"description": found["description"]}
+        self.in_place(
+            r, current, desired, lambda body: self.client.patch_project(found["id"], body)
+        )
 
-    def unchangeable(self, r: Resource, kind: str, key: str, server: str, desired: str) -> None:
-        if server != desired:
-            self.problem(
-                r,
-                key,
-                f"the API cannot change a {kind}'s {key}: the server keeps "
-                f"{server!r}, not {desired!r}",
-                warn=True,
-            )
+    def in_place(
+        self, r: Resource, current: Doc, desired: Doc, patch: Callable[[Doc], Doc]
+    ) -> None:
+        """Unchanged, or an update step that PATCHes the fields that differ (``project``,
+        shown but never patched: a move is refused by :meth:`immovable`)."""
+        changes = _changed(desired, current)
+        body = {k: desired[k] for k in changes if k != "project"}
+
+        def run() -> None:
+            patch(body)
+
+        action = "update" if body else "unchanged"
+        self.add(r, r.label, action, current, desired, changes, run if body else None)
 
     def workspace(self, r: Resource) -> None:
         name, project, description = r.spec["name"], r.spec["project"], r.spec["description"]
@@ -164,8 +170,13 @@ class Planner:
             return
         self.immovable(r, "workspace", name, project)
         found = self.names.require("workspace", name)
-        self.unchangeable(r, "workspace", "description", found["description"], description)
-        self.add(r, r.label, "unchanged", desired, desired)
+        current = {
+            "project": self.project_of["workspace", name],
+            "description": found["description"],
+        }
+        self.in_place(
+            r, current, desired, lambda body: self.client.patch_workspace(found["id"], body)
+        )
 
     def immovable(self, r: Resource, kind: str, name: str, project: str) -> None:
         current = self.project_of[kind, name]
@@ -184,8 +195,44 @@ class Planner:
             self.add(r, r.label, "create", None, desired, run=run)
             return
         found = self.names.require("user", name)
-        self.unchangeable(r, "user", "email", found["email"], email)
-        self.add(r, r.label, "unchanged", desired, desired)
+        current = {"email": found["email"]}
+        self.in_place(r, current, desired, lambda body: self.client.patch_user(found["id"], body))
+
+    def group(self, r: Resource) -> None:
+        """A group's members are its whole membership: the ones the manifest does not
+        list are removed (members are added and removed one by one)."""
+        name, members = r.spec["name"], r.spec["members"]
+        ok = True
+        for member in members:
+            ok = self.ref(r, "members", "user", member) and ok
+        if not ok:
+            return
+        desired = {"members": members}
+        if not self.known("group", name):
+
+            def create() -> Doc:
+                group = self.client.create_group(name)
+                for member in members:
+                    self.client.add_group_member(group["id"], self.id("user", member))
+                return group
+
+            self.add(r, r.label, "create", None, desired, run=self.creates("group", name, create))
+            return
+        found = self.names.require("group", name)
+        now = {m["name"]: m["id"] for m in found["members"]}
+        added = [m for m in members if m not in now]
+        removed = sorted(m for m in now if m not in members)
+        changes = [f"member +{m}" for m in added] + [f"member -{m}" for m in removed]
+
+        def run() -> None:
+            for member in added:
+                self.client.add_group_member(found["id"], self.id("user", member))
+            for member in removed:
+                self.client.remove_group_member(found["id"], now[member])
+
+        current = {"members": sorted(now)}
+        action = "update" if changes else "unchanged"
+        self.add(r, r.label, action, current, desired, changes, run if changes else None)
 
     # --- clusters and namespaces -----------------------------------------------------------
 

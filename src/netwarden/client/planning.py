@@ -92,33 +92,34 @@ def summary(records: list[Doc]) -> dict[str, int]:
 
 def plan_binding(p: Planner, r: Resource) -> None:
     s = r.spec
-    user, role, scope_kind, scope = s["subject"], s["role"], s["scope_kind"], s["scope"]
-    ok = p.ref(r, "user", "user", user)
+    kind, subject, role = s["subject_kind"], s["subject"], s["role"]
+    scope_kind, scope = s["scope_kind"], s["scope"]
+    ok = p.ref(r, kind, kind, subject)
     if scope_kind != "org":
         ok = p.ref(r, scope_kind, scope_kind, scope) and ok
     if not ok:
         return
-    desired = {"user": user, "role": role, scope_kind: scope or "(the org)"}
+    desired = {kind: subject, "role": role, scope_kind: scope or "(the org)"}
 
     def scope_id() -> str:
         return str(p.names.me()["org"]) if scope_kind == "org" else p.id(scope_kind, scope)
 
     def run() -> None:
-        p.client.create_binding("user", p.id("user", user), role, scope_id())
+        p.client.create_binding(kind, p.id(kind, subject), role, scope_id())
 
-    subject_id = p.ids["user", user]
+    subject_id = p.ids[kind, subject]
     known_scope = scope_kind == "org" or p.ids[scope_kind, scope] is not None
-    if subject_id is not None and known_scope and _bound(p, subject_id, role, scope_id()):
+    if subject_id is not None and known_scope and _bound(p, kind, subject_id, role, scope_id()):
         p.add(r, r.label, "unchanged", desired, desired)
     else:
         p.add(r, r.label, "create", None, desired, run=run)
 
 
-def _bound(p: Planner, subject_id: str, role: str, scope_id: str) -> bool:
+def _bound(p: Planner, kind: str, subject_id: str, role: str, scope_id: str) -> bool:
     if p.bindings is None:
         p.bindings = p.client.list_bindings()
     return any(
-        b["subject_kind"] == "user"
+        b["subject_kind"] == kind
         and b["subject"] == subject_id
         and b["role"] == role
         and b["scope"] == scope_id
@@ -234,6 +235,7 @@ PLANNERS: dict[str, Callable[[Planner, Resource], None]] = {
     "Cluster": Planner.cluster,
     "Namespace": Planner.namespace,
     "User": Planner.user,
+    "Group": Planner.group,
     "RoleBinding": plan_binding,
     "Blueprint": plan_blueprint,
     "Policy": plan_policy,
