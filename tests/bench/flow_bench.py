@@ -177,13 +177,22 @@ def bench_bulk(
             if checkpoints and stored >= checkpoints[0]:  # "now" is the newest flow's time
                 queries.append({"flows": stored, **bench_queries(store, head, seed)})
                 checkpoints = [c for c in checkpoints if c > stored]
+        # Work left for later: DuckDB appends rollup increments and enforce_retention merges
+        # each key's rows; time that merge here so the append rate hides nothing.
+        compact_s = 0.0
+        compact = getattr(store, "compact_rollups", None)
+        if compact is not None:
+            t0 = time.perf_counter()
+            compact(now)
+            compact_s = time.perf_counter() - t0
         size = kind.size(store, path)
     finally:
         store.close()
     bulk = {
         "flows": stored,
         "append_s": append_s,
-        "per_s": stored / append_s,
+        "compact_s": compact_s,
+        "per_s": stored / (append_s + compact_s),
         "bytes": size,
         "bytes_per_million": size * 1_000_000 / max(stored, 1),
     }
@@ -275,7 +284,7 @@ def render_flow_results(r: FlowResults) -> str:
         f"({d['flows']:,} flows; decode {fmt_rate(d['decode_per_s'])}, "
         f"append_arrow {fmt_rate(d['append_per_s'])}; {d['exact_lines']:,} lines decoded exactly)",
         f"append_arrow (synthetic batches)   {fmt_rate(b['per_s'])} ({b['flows']:,} flows in "
-        f"{fmt_s(b['append_s'])})",
+        f"{fmt_s(b['append_s'])} + rollup merge {fmt_s(b.get('compact_s', 0.0))})",
         f"store size                         {b['bytes_per_million'] / 1e6:.0f} MB per million "
         f"flows ({b['bytes'] / 1e9:.2f} GB for {b['flows']:,})",
         "queries by stored flows: filtered query p50/p95 | service map 24 h p50/p95 "

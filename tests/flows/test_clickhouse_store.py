@@ -225,8 +225,13 @@ def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
     stored = {int(b[1:]): tuple(counts) for b, counts in report["batches"].items()}
     for batch in acked:
         assert stored.get(batch) == (size, size), f"acknowledged batch {batch} lost"
-    for batch, counts in stored.items():
-        assert counts == (size, size), f"batch {batch} partially visible"
-    assert set(stored) - acked <= {max(acked) + 1}  # at most the one in flight at the kill
-    assert report["count"] == report["minutes"] == report["hours"] == size * len(stored)
+    in_flight = set(stored) - acked
+    assert in_flight <= {max(acked) + 1}  # at most the one in flight at the kill
+    for batch in in_flight:
+        # ClickHouse writes a batch as one part per partition: the kill may leave some of
+        # its parts (never a duplicate); the agent's resend completes it (tested above).
+        count, distinct = stored[batch]
+        assert count == distinct <= size, f"batch {batch} stored twice"
+    total = sum(count for count, _ in stored.values())
+    assert report["count"] == report["minutes"] == report["hours"] == total
     assert report["retry"] == 0  # a retry of acknowledged flows

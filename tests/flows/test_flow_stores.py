@@ -198,6 +198,22 @@ def test_append_arrow_stores_what_append_stores(stores: Stores) -> None:
     assert by_columns.count() == len(ALL_FLOWS) + 3
 
 
+def test_append_says_which_flows_were_new(stores: Stores) -> None:
+    """``new_rows``: positions in the offered batch of the flows stored, for both paths."""
+    store = stores.open()
+    first = store.append(ALL_FLOWS[:10])
+    assert first.new_rows.tolist() == list(range(10))
+    # Stored ones, new ones and a repeat inside the batch, interleaved.
+    batch = [ALL_FLOWS[10], ALL_FLOWS[0], ALL_FLOWS[11], ALL_FLOWS[10], ALL_FLOWS[5]]
+    result = store.append(batch)
+    assert (result.stored, result.new_rows.tolist()) == (2, [0, 2])
+    table = flow_table([ALL_FLOWS[12], ALL_FLOWS[1], ALL_FLOWS[12], ALL_FLOWS[13]], None, T0, 0)
+    result = store.append_arrow(table)
+    assert (result.offered, result.stored, result.new_rows.tolist()) == (3, 2, [0, 2])
+    assert store.append_arrow(table).new_rows.tolist() == []
+    assert store.count() == 14
+
+
 def test_append_arrow_cluster_overrides_the_tables(stores: Stores) -> None:
     store = _arrow_store(stores)
     store.append_arrow(flow_table([POLICY_FLOW], None, T0, 0), cluster="other")

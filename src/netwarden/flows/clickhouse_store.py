@@ -127,10 +127,10 @@ class ClickHouseFlowStore:
         ingest = now if now is not None else time_ns()
         seen: set[str] = set()
         tables = [  # built before taking the lock: other appends wait only for inserts
-            flow_table(batch[start : start + self.chunk_rows], cluster, ingest, 0, seen)
+            flow_table(batch[start : start + self.chunk_rows], cluster, ingest, start, seen)
             for start in range(0, len(batch), self.chunk_rows)
-        ]
-        return AppendResult(len(batch), self._append_tables(tables, ingest))
+        ]  # seq: each flow's position in the batch
+        return self._append_tables(len(batch), tables, ingest)
 
     def append_arrow(
         self, table: Any, *, cluster: str | None = None, now: int | None = None
@@ -144,22 +144,24 @@ class ClickHouseFlowStore:
             prepared.slice(start, self.chunk_rows)
             for start in range(0, prepared.num_rows, self.chunk_rows)
         )
-        return AppendResult(table.num_rows, self._append_tables(tables, ingest))
+        return self._append_tables(table.num_rows, tables, ingest)
 
-    def _append_tables(self, tables: Iterable[Any], now: int) -> int:
-        stored = 0
+    def _append_tables(self, offered: int, tables: Iterable[Any], now: int) -> AppendResult:
+        """Insert chunks (``seq``: positions in the offered batch); which were new."""
+        new = []
         with self._append_lock:
             if self._replay_needed:
                 self._replay_last_chunk()
             for table in tables:
                 try:
-                    stored += self._insert_chunk(table, now)
+                    new.append(self._insert_chunk(table, now))
                 except BaseException:
                     self._replay_needed = True  # the chunk may be stored without rollups
                     raise
-        return stored
+        rows = np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
+        return AppendResult(offered, len(rows), rows)
 
-    def _insert_chunk(self, table: Any, now: int) -> int:
+    def _insert_chunk(self, table: Any, now: int) -> Any:
         """Insert one chunk, in this order, each step one atomic INSERT:
 
         1. the ingest log row ``(first_seq, end_seq, now)``: what to replay if we stop;
@@ -170,9 +172,13 @@ class ClickHouseFlowStore:
         3. the minute rollup increments, then the hour ones, computed from the flows with
            seq in the chunk's range, each insert carrying a deduplication token of the
            chunk, so a replay of step 3 stores nothing twice.
+
+        Returns the positions (the chunk's ``seq`` on entry) of the flows stored, read back
+        by their new ``seq``.
         """
         if table.num_rows == 0:
-            return 0
+            return np.zeros(0, dtype=np.int64)
+        positions = table.column("seq").to_numpy()
         first = self._next_seq
         end = first + table.num_rows
         table = table.set_column(
@@ -184,12 +190,14 @@ class ClickHouseFlowStore:
         staging = (self.database, "flows_incoming")
         self._con.insert_select(sql, table, staging, params, INSERT_SETTINGS)
         where = "day BETWEEN {low_day:Date32} AND {high_day:Date32} AND seq >= {first:Int64}"
-        count = f"SELECT count() FROM {{db}}.flows WHERE {where} AND seq < {{end:Int64}}"
+        # The rows inserted, by their seq: which flows of the batch were new.
+        stored = f"SELECT seq FROM {{db}}.flows WHERE {where} AND seq < {{end:Int64}}"
         range_params = {**params, "first": first, "end": end}
-        inserted = int(self._con.rows(self._sql(count), range_params)[0][0])
-        if inserted:
+        rows = self._con.rows(self._sql(stored), range_params)
+        seqs = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        if len(seqs):
             self._roll_up(first, end, now)
-        return inserted
+        return np.sort(positions[seqs - first])
 
     def _insert_flows_sql(self, table: Any) -> tuple[str, dict[str, object]]:
         days = pc.min_max(table.column("day")).as_py()

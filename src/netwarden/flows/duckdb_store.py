@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
@@ -52,9 +53,12 @@ from netwarden.flows.flow_columns import (
     flow_from_raw,
     flow_table,
 )
+from netwarden.flows.raw_blocks import BLOCKS_SQL, BlockReader, compress, layout
 from netwarden.flows.store import (
+    HOUR_ROLLUP_DIMENSIONS,
     NANOS_PER_HOUR,
     NANOS_PER_MINUTE,
+    ROLLUP_DIMENSIONS,
     AppendResult,
     GroupCount,
     Order,
@@ -80,31 +84,37 @@ DEFAULT_CHUNK_ROWS = 50_000
 _FETCH = 2_048
 _CONFLICT_RETRIES = 3
 
-# A flow is stored unless one with its key and time is (no time: its key, no time and the
-# same ingestion day). Only stored flows in the batch's time range are read: zone maps on
-# time_ns (and day) skip the other row groups. The bounds are integers we computed.
-_INSERT_FLOWS = "INSERT INTO flows BY NAME SELECT b.* FROM _batch b"
+# A flow is a duplicate when a stored flow has its key and time (no time: its key, no time
+# and the same ingestion day). Only stored flows in the batch's time range are read: zone
+# maps on time_ns (and day) skip the other row groups. The bounds are integers we computed.
+# The answer is the batch rows (their ``seq``: positions in the offered batch) to skip.
 _SAME_TIME = """
-ANTI JOIN (SELECT key, time_ns FROM flows
+SELECT b.seq FROM _batch b
+SEMI JOIN (SELECT key, time_ns FROM flows
            WHERE time_ns BETWEEN {low} AND {high} AND day BETWEEN '{first}' AND '{last}') f
     ON f.key = b.key AND f.time_ns = b.time_ns"""
 _NO_TIME = """
-ANTI JOIN (SELECT key, day FROM flows
+SELECT b.seq FROM _batch b
+SEMI JOIN (SELECT key, day FROM flows
            WHERE time_ns IS NULL AND day BETWEEN '{first}' AND '{last}') g
     ON b.time_ns IS NULL AND g.key = b.key AND g.day = b.day"""
-# The per-minute increments of the rows just inserted (selected by their seq range).
+_INSERT_FLOWS = "INSERT INTO flows BY NAME SELECT * FROM _new"
+_INSERT_BLOCKS = "INSERT INTO flow_raw BY NAME SELECT * FROM _blocks"
+# The per-minute increments of the rows just inserted (read from the Arrow batch, not the
+# table), kept in a temporary table for the minute and the hour upserts.
 _INCREMENTS = f"""
+CREATE OR REPLACE TEMP TABLE _increments AS
 SELECT coalesce(time_ns, ?) // {NANOS_PER_MINUTE} AS minute, cluster, src_namespace,
        src_workload, dst_namespace, dst_workload, coalesce(dst_port, 0) AS dst_port,
        l4_protocol AS protocol, verdict, count(*) AS flows
-FROM flows WHERE seq >= ? AND seq < ?
+FROM _rollup
 GROUP BY ALL
 """
-_INSERT_ROLLUP = f"""
-INSERT INTO flow_rollup_minute
-{_INCREMENTS}
-ON CONFLICT DO UPDATE SET flows = flow_rollup_minute.flows + excluded.flows
-"""
+# Rollups are increments, appended (no index to maintain): readers sum(flows) per key, and
+# enforce_retention merges the rows of a key into one. Files written with a primary key on
+# a rollup keep upserting into it (ON CONFLICT).
+_INSERT_ROLLUP = "INSERT INTO flow_rollup_minute SELECT * FROM _increments"
+_UPSERT = " ON CONFLICT DO UPDATE SET flows = {table}.flows + excluded.flows"
 # The same increments summed per hour (floor(minute / 60) is the hour of the time).
 _TO_HOURS = """
 SELECT minute // 60 AS hour, cluster, src_namespace, src_workload, dst_namespace,
@@ -112,11 +122,41 @@ SELECT minute // 60 AS hour, cluster, src_namespace, src_workload, dst_namespace
 FROM ({source}) {where}
 GROUP BY ALL
 """
-_INSERT_HOUR_ROLLUP = f"""
-INSERT INTO flow_rollup_hour
-{_TO_HOURS.format(source=_INCREMENTS, where="")}
-ON CONFLICT DO UPDATE SET flows = flow_rollup_hour.flows + excluded.flows
+_INSERT_HOUR_ROLLUP = "INSERT INTO flow_rollup_hour " + _TO_HOURS.format(
+    source="SELECT * FROM _increments", where=""
+)
+_HAS_KEY = """
+SELECT count(*) FROM duckdb_constraints()
+WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'"""
+# Merge each key's increment rows older than ``?`` (minutes, hours) into one row.
+_COMPACT = """
+CREATE OR REPLACE TEMP TABLE _merged AS
+SELECT {dims}, sum(flows) AS flows FROM {table} WHERE {time} < ?
+GROUP BY ALL HAVING count(*) > 1;
+DELETE FROM {table} t USING _merged m WHERE {same};
+INSERT INTO {table} SELECT * FROM _merged;
+DROP TABLE _merged;
 """
+_DISTINCT_EXPIRED = "SELECT count(*) FROM (SELECT DISTINCT {dims} FROM {table} WHERE {time} < ?)"
+_ROLLUP_COLUMNS = [
+    "time_ns",
+    "cluster",
+    "src_namespace",
+    "src_workload",
+    "dst_namespace",
+    "dst_workload",
+    "dst_port",
+    "l4_protocol",
+    "verdict",
+]
+# Files written before raw blocks: their flows keep ``raw`` and have no block.
+_BLOCK_COLUMNS = """
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS raw_block BIGINT;
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS raw_index INTEGER;
+"""
+_READ_BLOCKS = "SELECT block, count, size, offsets, data FROM flow_raw WHERE block IN ({})"
+# A flow's JSON: in ``raw`` (files from before blocks), else in its block.
+_RAW = "raw, raw_block, raw_index"
 # A file written before the per-hour rollup existed: fill it once from the minutes.
 _BACKFILL_HOUR_ROLLUP = "INSERT INTO flow_rollup_hour " + _TO_HOURS.format(
     source="SELECT * FROM flow_rollup_minute",
@@ -146,12 +186,27 @@ class DuckDBFlowStore:
         self.chunk_rows = chunk_rows
         self._db = duckdb.connect(self.path)
         self._db.execute(SCHEMA_SQL)
+        self._db.execute(_BLOCK_COLUMNS)
+        self._db.execute(BLOCKS_SQL)
         self._db.execute(_BACKFILL_HOUR_ROLLUP)
+        self._rollup_sql = {
+            table: sql + (_UPSERT.format(table=table) if self._has_key(table) else "")
+            for table, sql in (
+                ("flow_rollup_minute", _INSERT_ROLLUP),
+                ("flow_rollup_hour", _INSERT_HOUR_ROLLUP),
+            )
+        }
         self._append_lock = threading.Lock()
+        # Compresses a batch's raw blocks while DuckDB inserts its other columns.
+        self._packer = ThreadPoolExecutor(1, thread_name_prefix="raw-blocks")
         row = self._db.execute("SELECT coalesce(max(seq), -1) + 1 FROM flows").fetchall()[0]
         self._next_seq = int(row[0]) if row else 0
 
+    def _has_key(self, table: str) -> bool:
+        return _scalar(self._db.execute(_HAS_KEY, [table]).fetchall()[0]) > 0
+
     def close(self) -> None:
+        self._packer.shutdown()
         self._db.close()
 
     def __enter__(self) -> DuckDBFlowStore:
@@ -171,16 +226,17 @@ class DuckDBFlowStore:
         the batch knows it); ``now`` (ns) is the ingestion time, used for the day and
         minute of flows that have no time. The flows become Arrow tables of
         ``chunk_rows`` rows (a key repeated in the batch is kept once), inserted as
-        ``append_arrow`` inserts them.
+        ``append_arrow`` inserts them. ``AppendResult.new_rows`` are the positions (in
+        ``flows``) of the flows stored.
         """
         batch = list(flows)
         ingest = now if now is not None else time_ns()
         seen: set[str] = set()
-        tables = [
-            flow_table(batch[start : start + self.chunk_rows], cluster, ingest, 0, seen)
+        tables = [  # seq: each flow's position in the batch
+            flow_table(batch[start : start + self.chunk_rows], cluster, ingest, start, seen)
             for start in range(0, len(batch), self.chunk_rows)
         ]
-        return AppendResult(offered=len(batch), stored=self._append_tables(tables, ingest))
+        return self._append_tables(len(batch), tables, ingest)
 
     def append_arrow(
         self, table: Any, *, cluster: str | None = None, now: int | None = None
@@ -190,40 +246,71 @@ class DuckDBFlowStore:
         ``seq`` is assigned here, ``day`` follows ``time_ns`` (the ingestion day ``now``
         when a flow has none), ``cluster`` (when given) overrides the table's, and a key
         repeated in the table is stored once (its first row). The bulk path: no ``Flow``
-        objects, the table is inserted as it is.
+        objects. ``AppendResult.new_rows`` are the rows of ``table`` stored.
         """
         ingest = now if now is not None else time_ns()
-        prepared = conform(table, cluster, ingest)
-        return AppendResult(offered=table.num_rows, stored=self._append_tables([prepared], ingest))
+        prepared = conform(table, cluster, ingest)  # seq: the row's position in ``table``
+        return self._append_tables(table.num_rows, [prepared], ingest)
 
-    def _append_tables(self, tables: list[Any], now: int) -> int:
-        """Insert tables of ``ARROW_SCHEMA`` in one transaction, retried on a write-write
-        conflict with a concurrent retention delete (DuckDB's optimistic concurrency)."""
+    def _append_tables(self, offered: int, tables: list[Any], now: int) -> AppendResult:
+        """Insert tables of ``ARROW_SCHEMA`` (``seq``: positions in the offered batch) in
+        one transaction, retried on a write-write conflict with a concurrent retention
+        delete (DuckDB's optimistic concurrency)."""
         with self._append_lock:
             for attempt in range(_CONFLICT_RETRIES):
                 try:
-                    return self._append_locked(tables, now)
+                    new = self._append_locked(tables, now)
+                    return AppendResult(offered, len(new), new)
                 except duckdb.TransactionException:
                     if attempt == _CONFLICT_RETRIES - 1:
                         raise
         raise AssertionError("unreachable")
 
-    def _append_locked(self, tables: list[Any], now: int) -> int:
-        stored = 0
+    def _append_locked(self, tables: list[Any], now: int) -> Any:
+        new: list[Any] = []
         next_seq = self._next_seq
         with self._db.cursor() as con:
             con.begin()
             try:
                 for table in tables:
                     if table.num_rows:
-                        stored += _insert(con, _with_seq(table, next_seq), next_seq, now)
-                        next_seq += table.num_rows
+                        positions = self._insert(con, table, next_seq, now)
+                        new.append(positions)
+                        next_seq += len(positions)
                 con.commit()
             except BaseException:
                 con.rollback()
                 raise
         self._next_seq = next_seq
-        return stored
+        return np.concatenate(new) if new else np.zeros(0, dtype=np.int64)
+
+    def _insert(self, con: duckdb.DuckDBPyConnection, table: Any, first: int, now: int) -> Any:
+        """Insert the flows of ``table`` not stored yet, their raw blocks, and the rollup
+        increments of exactly those flows; their positions in the offered batch."""
+        duplicates = _duplicates(con, table)
+        if len(duplicates):
+            table = table.filter(pc.invert(pc.is_in(table.column("seq"), pa.array(duplicates))))
+        positions = table.column("seq").to_numpy()
+        if not table.num_rows:
+            return positions
+        table = _with_seq(table, first)
+        plan = layout(table.select(["seq", "cluster", "day"]))
+        blocks = self._packer.submit(compress, table.column("raw"), plan)
+        empty = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
+        flows = table.set_column(COLUMNS.index("raw"), "raw", empty)
+        flows = flows.append_column("raw_block", plan.raw_block)
+        flows = flows.append_column("raw_index", plan.raw_index)
+        rollup = table.select(_ROLLUP_COLUMNS)
+        try:
+            _run(con, _INSERT_FLOWS, _new=flows)
+            _run(con, _INCREMENTS, [now], _rollup=rollup)
+            for sql in self._rollup_sql.values():
+                con.execute(sql).fetchall()
+            con.execute("DROP TABLE _increments").fetchall()
+        finally:
+            packed = blocks.result()  # never leave the worker on a batch we gave up
+        _run(con, _INSERT_BLOCKS, _blocks=packed)
+        return positions
 
     # --- queries -----------------------------------------------------------------------
 
@@ -260,22 +347,28 @@ class DuckDBFlowStore:
         by = "time_ns ASC NULLS FIRST, seq ASC"
         if order == "desc":
             by = "time_ns DESC NULLS LAST, seq DESC"
-        sql = f"SELECT raw FROM flows WHERE {where} ORDER BY {by}"
+        sql = f"SELECT {_RAW} FROM flows WHERE {where} ORDER BY {by}"
         if exact and limit is not None:
             # Late materialization: pick the page's rows on the narrow columns first and
             # read (decompress) ``raw`` only for them, not for every candidate of the
             # time range (5x faster for "one namespace, DROPPED, last hour, 100 newest").
             page = f"SELECT seq FROM flows WHERE {where} ORDER BY {by} LIMIT {int(limit)}"
-            sql = f"SELECT raw FROM flows WHERE seq IN ({page}) ORDER BY {by}"
+            sql = f"SELECT {_RAW} FROM flows WHERE seq IN ({page}) ORDER BY {by}"
         return self._candidates(sql, params, allow, deny)
 
     def _candidates(
         self, sql: str, params: list[object], allow: Sequence[Predicate], deny: Sequence[Predicate]
     ) -> Iterator[Flow]:
-        with self._db.cursor() as con:
+        with self._db.cursor() as con, self._db.cursor() as blocks:
+            reader = BlockReader(lambda ids: _read_blocks(blocks, ids))
             result = con.execute(sql, params)
             while rows := result.fetchmany(_FETCH):
-                for (raw,) in rows:
+                reader.load(block for _, block, _ in rows if block is not None)
+                for raw, block, index in rows:
+                    if block is not None:
+                        raw = reader.get(block, index)
+                        if raw is None:  # its day was deleted by retention meanwhile
+                            continue
                     flow = flow_from_raw(raw)
                     if allow and not any(p(flow) for p in allow):
                         continue
@@ -333,15 +426,67 @@ class DuckDBFlowStore:
                 con.execute(
                     "DELETE FROM flows WHERE cluster = ? AND day < ?", [cluster, cutoff]
                 ).fetchall()
+                con.execute(  # after the flows: a query never finds a flow without its block
+                    "DELETE FROM flow_raw WHERE cluster = ? AND day < ?", [cluster, cutoff]
+                ).fetchall()
             minute_cutoff = (now - _nanos(self.retention.minute_rollups)) // NANOS_PER_MINUTE
-            minutes = con.execute(
-                "DELETE FROM flow_rollup_minute WHERE minute < ? RETURNING 1", [minute_cutoff]
-            ).fetchall()
+            minutes = _expire_rollup(con, "flow_rollup_minute", "minute", minute_cutoff)
             hour_cutoff = (now - _nanos(self.retention.hour_rollups)) // NANOS_PER_HOUR
-            hours = con.execute(
-                "DELETE FROM flow_rollup_hour WHERE hour < ? RETURNING 1", [hour_cutoff]
-            ).fetchall()
-        return RetentionResult(flows_deleted, tuple(deleted_days), len(minutes), len(hours))
+            hours = _expire_rollup(con, "flow_rollup_hour", "hour", hour_cutoff)
+            self.compact_rollups(now, con)
+        return RetentionResult(flows_deleted, tuple(deleted_days), minutes, hours)
+
+    def compact_rollups(self, now: int, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Merge the increment rows of each rollup key into one, for the minutes (hours)
+        before ``now`` (ns). Part of ``enforce_retention``; takes no append lock (appends
+        only insert rollup rows, so they never conflict with it), one short transaction per
+        rollup. Readers sum per key, so answers are the same before and after."""
+        cursor = con if con is not None else self._db.cursor()
+        try:
+            for table, unit, time_column in (
+                ("flow_rollup_minute", NANOS_PER_MINUTE, "minute"),
+                ("flow_rollup_hour", NANOS_PER_HOUR, "hour"),
+            ):
+                if table in self._keyed():
+                    continue  # a primary key already keeps one row per key
+                _compact(cursor, table, time_column, now // unit)
+        finally:
+            if con is None:
+                cursor.close()
+
+    def _keyed(self) -> set[str]:
+        return {t for t, sql in self._rollup_sql.items() if "ON CONFLICT" in sql}
+
+
+_DIMS = {"flow_rollup_minute": ROLLUP_DIMENSIONS, "flow_rollup_hour": HOUR_ROLLUP_DIMENSIONS}
+
+
+def _expire_rollup(
+    con: duckdb.DuckDBPyConnection, table: str, time_column: str, cutoff: int
+) -> int:
+    """Delete a rollup's rows before ``cutoff``; the number of distinct keys deleted."""
+    dims = ", ".join(_DIMS[table])
+    sql = _DISTINCT_EXPIRED.format(dims=dims, table=table, time=time_column)
+    keys = _scalar(con.execute(sql, [cutoff]).fetchall()[0])
+    if keys:
+        con.execute(f"DELETE FROM {table} WHERE {time_column} < ?", [cutoff]).fetchall()
+    return keys
+
+
+def _compact(con: duckdb.DuckDBPyConnection, table: str, time_column: str, cutoff: int) -> None:
+    dims = _DIMS[table]
+    same = " AND ".join(f"t.{d} = m.{d}" for d in dims)
+    sql = _COMPACT.format(dims=", ".join(dims), table=table, time=time_column, same=same)
+    con.begin()
+    try:
+        for statement in filter(str.strip, sql.split(";")):
+            con.execute(statement, [cutoff] if "?" in statement else None).fetchall()
+        con.commit()
+    except duckdb.TransactionException:
+        con.rollback()  # a concurrent compaction got there first: nothing lost
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def _with_seq(table: Any, first: int) -> Any:
@@ -350,36 +495,50 @@ def _with_seq(table: Any, first: int) -> Any:
     return table.set_column(COLUMNS.index("seq"), "seq", seq)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: Any, first: int, now: int) -> int:
-    """Insert the flows of ``table`` not stored yet, then the rollup increments of exactly
-    the rows inserted (selected by their ``seq`` range); the number inserted."""
-    con.register("_batch", table)
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None, **views: Any
+) -> None:
+    """Run ``sql`` with Arrow tables registered under the given names for its duration."""
+    for name, table in views.items():
+        con.register(name, table)
     try:
-        inserted = _scalar(con.execute(_insert_sql(table)).fetchall()[0])
+        con.execute(sql, params).fetchall()
     finally:
-        con.unregister("_batch")
-    end = first + table.num_rows
-    if inserted:
-        con.execute(_INSERT_ROLLUP, [now, first, end]).fetchall()
-        con.execute(_INSERT_HOUR_ROLLUP, [now, first, end]).fetchall()
-    return inserted
+        for name in views:
+            con.unregister(name)
 
 
-def _insert_sql(table: Any) -> str:
-    """``_INSERT_FLOWS`` with the anti-joins the batch needs, bounded by its times, days."""
-    sql = _INSERT_FLOWS
+def _read_blocks(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[Any]:
+    """The rows of ``flow_raw`` for these block ids (integers we read from the table)."""
+    sql = _READ_BLOCKS.format(", ".join(str(int(i)) for i in ids))
+    return con.execute(sql).fetchall()
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, table: Any) -> Any:
+    """The ``seq`` of the rows of ``table`` already stored (same key and time; no time: same
+    key, no time, same ingestion day), read only from the stored flows of its time range."""
+    parts = []
     times = pc.min_max(table.column("time_ns")).as_py()
-    timed_days = pc.min_max(pc.filter(table.column("day"), pc.is_valid(table.column("time_ns"))))
     if times["min"] is not None:
-        days = timed_days.as_py()
-        sql += _SAME_TIME.format(
-            low=int(times["min"]), high=int(times["max"]), first=days["min"], last=days["max"]
+        timed = pc.filter(table.column("day"), pc.is_valid(table.column("time_ns")))
+        days = pc.min_max(timed).as_py()
+        parts.append(
+            _SAME_TIME.format(
+                low=int(times["min"]), high=int(times["max"]), first=days["min"], last=days["max"]
+            )
         )
     untimed = pc.filter(table.column("day"), pc.is_null(table.column("time_ns")))
     if len(untimed):
         days = pc.min_max(untimed).as_py()
-        sql += _NO_TIME.format(first=days["min"], last=days["max"])
-    return sql
+        parts.append(_NO_TIME.format(first=days["min"], last=days["max"]))
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    con.register("_batch", table.select(["seq", "key", "time_ns", "day"]))
+    try:
+        found = con.execute(" UNION ALL ".join(parts)).fetchnumpy()["seq"]
+    finally:
+        con.unregister("_batch")
+    return np.asarray(found, dtype=np.int64)
 
 
 def _scalar(row: tuple[Any, ...] | None) -> int:

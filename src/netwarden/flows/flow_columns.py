@@ -81,9 +81,7 @@ CREATE TABLE IF NOT EXISTS flow_rollup_minute (
     dst_port BIGINT NOT NULL,        -- 0 without ports
     protocol VARCHAR NOT NULL,
     verdict VARCHAR NOT NULL,
-    flows BIGINT NOT NULL,
-    PRIMARY KEY (minute, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
-                 dst_port, protocol, verdict)
+    flows BIGINT NOT NULL            -- increments: readers sum(flows) per key
 );
 CREATE TABLE IF NOT EXISTS flow_rollup_hour (
     hour BIGINT NOT NULL,            -- hours since the epoch; the sums of flow_rollup_minute
@@ -95,9 +93,7 @@ CREATE TABLE IF NOT EXISTS flow_rollup_hour (
     dst_port BIGINT NOT NULL,
     protocol VARCHAR NOT NULL,
     verdict VARCHAR NOT NULL,
-    flows BIGINT NOT NULL,
-    PRIMARY KEY (hour, cluster, src_namespace, src_workload, dst_namespace, dst_workload,
-                 dst_port, protocol, verdict)
+    flows BIGINT NOT NULL
 );
 """
 
@@ -163,17 +159,18 @@ def flow_table(
     seen: set[str] | None = None,
 ) -> Any:
     """The Arrow table (``ARROW_SCHEMA``) of a batch, minus flows whose key is in ``seen``
-    (which it extends): a batch never holds the same flow twice."""
+    (which it extends): a batch never holds the same flow twice. ``seq`` is ``first_seq``
+    plus the flow's position in ``flows`` (so a store can tell which flows it kept)."""
     seen = set() if seen is None else seen
     rows: list[tuple[object, ...]] = []
     now_day = now // NANOS_PER_DAY
-    for flow in flows:
+    for position, flow in enumerate(flows, first_seq):
         raw = canonical_json(flow)
         key = dedup_key(flow, raw)
         if key in seen:
             continue
         seen.add(key)
-        rows.append(_row(flow, raw, key, cluster, now_day, first_seq + len(rows)))
+        rows.append(_row(flow, raw, key, cluster, now_day, position))
     return _table(rows)
 
 
@@ -194,10 +191,13 @@ def _table(rows: list[tuple[object, ...]]) -> Any:
 
 
 def conform(table: Any, cluster: str | None, now: int) -> Any:
-    """A table with the columns of ``ARROW_SCHEMA`` as a store inserts it: ``day`` from
+    """A table with the columns of ``ARROW_SCHEMA`` as a store inserts it: ``seq`` the
+    row's position in ``table`` (the store assigns its own when it inserts), ``day`` from
     ``time_ns`` (the day of ``now`` without one), ``cluster`` overridden when given, and a
     key that repeats kept once (its first row), as ``flow_table`` keeps it."""
     table = table.select(list(COLUMNS)).cast(ARROW_SCHEMA)
+    positions = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    table = table.set_column(COLUMNS.index("seq"), "seq", positions)
     time = table.column("time_ns")
     days = pc.divide(
         pc.subtract(time, pc.if_else(pc.less(time, 0), NANOS_PER_DAY - 1, 0)), NANOS_PER_DAY

@@ -12,10 +12,9 @@ This is the one place the HTTP API (and anything else) reads or writes flows thr
   can return a flow outside it.
 - :meth:`FlowService.subscribe` is the live tail (bounded buffers, see ``live.py``).
 
-Metrics and the live tail see only flows stored for the first time: when the store
-reports a batch as entirely new or entirely duplicate that is exact; for the rare
-partially duplicated batch, a bounded set of recently ingested keys decides which flows
-are new.
+Metrics and the live tail see only flows stored for the first time, as the store reports
+them (``AppendResult.new_rows``); each flow's dedup key is computed once, when its row is
+built (``flow_table``), and the batch id reuses those keys.
 """
 
 from __future__ import annotations
@@ -26,21 +25,16 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from time import time_ns
 from typing import Any
 
 from netwarden.flows.decode import DecodeResult, decode_lines
 from netwarden.flows.filter_core import FlowFilter, compile_filters
+from netwarden.flows.flow_columns import flow_table
 from netwarden.flows.live import LiveHub, Subscription
 from netwarden.flows.metrics import FlowMetrics
 from netwarden.flows.scope import FlowScope
-from netwarden.flows.store import (
-    AppendResult,
-    FlowStore,
-    Order,
-    canonical_json,
-    dedup_key,
-    flow_cluster,
-)
+from netwarden.flows.store import AppendResult, FlowStore, Order, flow_cluster
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.flow import Flow
 
@@ -117,12 +111,12 @@ class FlowService:
     ) -> IngestAck:
         """Decode, attribute, store and acknowledge a batch of Hubble JSON lines."""
         decoded = _decode(lines, batch)
-        result = self.ingest(decoded.flows, cluster)
+        result, keys = self._ingest(decoded.flows, cluster)
         errors = tuple(d.to_dict() for d in decoded.errors[:MAX_REPORTED_ERRORS])
         if decoded.errors:
             self.metrics.rejected.labels(cluster).inc(len(decoded.errors))
         return IngestAck(
-            batch=batch or _batch_id(decoded),
+            batch=batch or _batch_id(keys, decoded),
             cluster=cluster,
             lines=decoded.lines,
             offered=result.offered,
@@ -134,28 +128,43 @@ class FlowService:
 
     def ingest(self, flows: Sequence[Flow], cluster: str) -> AppendResult:
         """Attribute (with the timeline in force, if any) and store decoded flows."""
+        return self._ingest(flows, cluster)[0]
+
+    def _ingest(self, flows: Sequence[Flow], cluster: str) -> tuple[AppendResult, list[str]]:
+        """Store the flows; the store's result and the batch's dedup keys (each flow's key
+        is computed once, by ``flow_table``; the store says which rows were new)."""
         flows = [stamp_cluster(f, cluster) for f in flows]
         if self.has_timeline(cluster):
             flows = [with_attribution(e) for e in self.timeline(cluster).enrich(flows)]
-        result = self.store.append(flows, cluster=cluster)
-        new = self._new_flows(flows, result)
+        now = time_ns()
+        table = flow_table(flows, cluster, now, 0)  # seq: each row's flow in ``flows``
+        stored = self.store.append_arrow(table, cluster=cluster, now=now)
+        result = AppendResult(len(flows), stored.stored, None)
+        keys = table.column("key").to_pylist()
+        new = self._new_flows(flows, table, keys, stored)
         if new:
             self.metrics.ingested.labels(cluster).inc(len(new))
             self.metrics.observe(cluster, new)
             self.hub.publish(cluster, new)
         if result.duplicates:
             self.metrics.duplicates.labels(cluster).inc(result.duplicates)
-        return result
+        return result, keys
 
-    def _new_flows(self, flows: Sequence[Flow], result: AppendResult) -> list[Flow]:
-        keys = [f.uuid or dedup_key(f, canonical_json(f)) for f in flows]
+    def _new_flows(
+        self, flows: Sequence[Flow], table: Any, keys: list[str], result: AppendResult
+    ) -> list[Flow]:
+        """The flows stored for the first time: the store's ``new_rows`` (rows of
+        ``table``, whose ``seq`` is the flow's position), or for a store that does not
+        report them, a bounded set of recently ingested keys."""
+        if result.new_rows is not None:
+            positions = table.column("seq").to_numpy()[result.new_rows]
+            return [flows[i] for i in positions.tolist()]
         with self._lock:
             if result.stored == 0:
                 new: list[Flow] = []
-            elif result.duplicates == 0:
-                new = list(flows)
             else:
-                new = [f for f, k in zip(flows, keys, strict=True) if k not in self._recent]
+                rows = table.column("seq").to_pylist()
+                new = [flows[i] for i, k in zip(rows, keys, strict=True) if k not in self._recent]
                 new = new[: result.stored]
             for key in keys:
                 self._recent[key] = None
@@ -230,11 +239,12 @@ def _decode(lines: Iterable[str | bytes], batch: str | None) -> DecodeResult:
     return decode_lines(lines, file=f"batch {batch}" if batch else "<batch>")
 
 
-def _batch_id(decoded: DecodeResult) -> str:
-    """A stable id for a batch sent without one: the hash of its flows' keys."""
+def _batch_id(keys: Sequence[str], decoded: DecodeResult) -> str:
+    """A stable id for a batch sent without one: the hash of its flows' dedup keys (as the
+    store computed them: each distinct key once, in order) and its skip counts."""
     digest = hashlib.sha256()
-    for flow in decoded.flows:
-        digest.update(dedup_key(flow, canonical_json(flow)).encode())
+    for key in keys:
+        digest.update(key.encode())
     counts = Counter(decoded.skipped)
     digest.update(repr(sorted(counts.items())).encode())
     return "sha256:" + digest.hexdigest()[:24]

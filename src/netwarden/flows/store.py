@@ -66,10 +66,16 @@ class RetentionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """One acknowledged append: flows offered, stored (new), and skipped as duplicates."""
+    """One acknowledged append: flows offered, stored (new), and skipped as duplicates.
+
+    ``new_rows`` says which were new: the positions, ascending, of the flows stored in the
+    offered batch (``append``: in the iterable; ``append_arrow``: the table's rows), as a
+    numpy int64 array; None from a store that does not say (then ``stored`` is all we know).
+    """
 
     offered: int
     stored: int
+    new_rows: Any = field(default=None, compare=False, repr=False)
 
     @property
     def duplicates(self) -> int:
