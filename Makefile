@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: demo test check lint typecheck layers unit bench golden docs clean postgres
+.PHONY: demo demo-offline test check lint typecheck layers unit bench golden docs clean postgres
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,6 +27,10 @@ $(GENERATED):
 
 ## demo: the main job so far: verdicts, a trace, connectivity, lint and dropped flows explained on the example cluster
 demo: $(VENV)/.synced
+	$(RUN) netwarden demo
+
+## demo-offline: the policy engine alone on the example shop cluster
+demo-offline: $(VENV)/.synced
 	$(RUN) netwarden verdict -f examples/demo --probes examples/demo-probes.yaml -o table
 	$(RUN) netwarden explain -f examples/demo --from shop/frontend-0 --to shop/db-0 --port 5432 --protocol TCP
 	$(RUN) netwarden matrix -f examples/demo --ports 8080/TCP,5432/TCP --namespaces shop,payments

@@ -38,6 +38,8 @@ import numpy as np
 from netwarden.engine.compiled import CompiledEngine
 from netwarden.model.ports import Protocol
 from netwarden.sources.loader import load_text
+from tests.bench.agent_bench import AgentResults, agent_targets, run_agent_bench
+from tests.bench.agent_bench import render as render_agents
 from tests.bench.cases import (
     Loaded,
     Size,
@@ -281,11 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control-clients", type=int, default=100)
     parser.add_argument("--control-rounds", type=int, default=5, help="requests per client")
     parser.add_argument("--control-backends", default="sqlite,postgresql")
+    parser.add_argument("--agents-only", action="store_true", help="only the agent benchmark")
+    parser.add_argument("--no-agents", action="store_true", help="skip the agent benchmark")
+    parser.add_argument("--agent-sync-clusters", type=int, default=100)
+    parser.add_argument("--agent-flow-clusters", type=int, default=10)
+    parser.add_argument("--agent-flow-rate", type=float, default=5_000.0, help="per cluster")
+    parser.add_argument("--agent-flow-seconds", type=float, default=20.0)
     args = parser.parse_args(argv)
     if args.flows_only:
-        args.sizes, args.no_nca, args.no_control = "", True, True
+        args.sizes, args.no_nca, args.no_control, args.no_agents = "", True, True, True
     if args.control_only:
-        args.sizes, args.no_nca, args.no_flows = "", True, True
+        args.sizes, args.no_nca, args.no_flows, args.no_agents = "", True, True, True
+    if args.agents_only:
+        args.sizes, args.no_nca, args.no_flows, args.no_control = "", True, True, True
     started = time.perf_counter()
     info = machine_info()
     _say(
@@ -336,9 +346,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         _say(render_control(control, args.control_clients))
         _say()
-    targets = [] if args.flows_only or args.control_only else evaluate_targets(sizes, nca)
+    agents: AgentResults | None = None
+    if not args.no_agents:
+        agents = run_agent_bench(
+            args.agent_sync_clusters,
+            args.agent_flow_clusters,
+            args.agent_flow_rate,
+            args.agent_flow_seconds,
+        )
+        _say(render_agents(agents))
+        _say()
+    only = args.flows_only or args.control_only or args.agents_only
+    targets = [] if only else evaluate_targets(sizes, nca)
     targets += flow_target_rows(flows)
     targets += [Target(*row) for row in control_targets(control)]
+    targets += [Target(*row) for row in agent_targets(agents)] if agents is not None else []
     _say(render_targets(targets))
     _say()
     profiles: list[Profile] = []
@@ -349,7 +371,12 @@ def main(argv: list[str] | None = None) -> int:
     _write_json(
         args.json,
         info,
-        {**sizes, "flows": [vars(f) for f in flows], "control": [vars(c) for c in control]},
+        {
+            **sizes,
+            "flows": [vars(f) for f in flows],
+            "control": [vars(c) for c in control],
+            "agents": vars(agents) if agents is not None else None,
+        },
         nca,
         targets,
         profiles,

@@ -198,9 +198,11 @@ def session(
 
 
 def flows_target(api: str | None, token: str | None) -> tuple[str, str | None]:
-    """``netwarden flows``: ``--api``/``--token`` if given, else the current context."""
+    """``netwarden flows``: ``--api``/``--token`` if given, else the context named by
+    ``NETWARDEN_CONTEXT``, else the current one."""
     config = load_config()
-    current = config.contexts.get(config.current or "")
+    chosen = os.environ.get("NETWARDEN_CONTEXT") or config.current or ""
+    current = config.contexts.get(chosen)
     if api is None:
         if current is None:
             fail(

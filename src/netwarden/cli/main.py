@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import control, flows, gitops, offline, rollout, serve
+from netwarden.cli import agent, control, demo, flows, gitops, offline, rollout, serve
 
 app = typer.Typer(
     name="netwarden",
@@ -19,6 +19,8 @@ serve.register(app)
 control.register(app)
 rollout.register(app)
 gitops.register(app)
+agent.register(app)
+demo.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover
