@@ -94,22 +94,9 @@ def _show_waves(doc: dict[str, Any], output: Format) -> None:
     emit_table(("WAVE", "PHASE", "CLUSTER", "STATE"), rows, "no staged rollout")
 
 
-@rollout_app.command("waves")
-def waves(
-    blueprint: Annotated[str, typer.Argument(help="Blueprint name.")],
-    output: OutputOpt = Format.table,
-    context: ContextOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """A blueprint's latest staged rollout: its waves and each cluster's state."""
-    with session(context, server, token) as client:
-        found = Names(client).require("blueprint", blueprint)
-        doc = client.json("GET", f"/api/v1/blueprints/{found['id']}/rollout")
-    _show_waves(doc, output)
+def _waves_command(verb: str | None, summary: str) -> None:
+    """``rollout waves`` (GET) and the controls (POST ``rollout/VERB``): one shape."""
 
-
-def _control(verb: str, summary: str) -> None:
     def command(
         blueprint: Annotated[str, typer.Argument(help="Blueprint name.")],
         output: OutputOpt = Format.table,
@@ -119,16 +106,18 @@ def _control(verb: str, summary: str) -> None:
     ) -> None:
         with session(context, server, token) as client:
             found = Names(client).require("blueprint", blueprint)
-            doc = client.json("POST", f"/api/v1/blueprints/{found['id']}/rollout/{verb}")
+            path = f"/api/v1/blueprints/{found['id']}/rollout"
+            doc = client.json("POST", f"{path}/{verb}") if verb else client.json("GET", path)
         _show_waves(doc, output)
 
     command.__doc__ = summary
-    rollout_app.command(verb)(command)
+    rollout_app.command(verb or "waves")(command)
 
 
-_control("pause", "Pause a blueprint's rollout in progress (no further wave is released).")
-_control("resume", "Resume a paused rollout (a wave that still fails pauses it again).")
-_control("promote", "Release the next wave now, whatever the current wave's state.")
+_waves_command(None, "A blueprint's latest staged rollout: its waves and each cluster's state.")
+_waves_command("pause", "Pause a blueprint's rollout in progress (no further wave is released).")
+_waves_command("resume", "Resume a paused rollout (a wave that still fails pauses it again).")
+_waves_command("promote", "Release the next wave now, whatever the current wave's state.")
 
 
 def register(app: typer.Typer) -> None:
