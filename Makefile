@@ -6,7 +6,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: demo demo-offline test check lint typecheck layers unit bench golden docs clean postgres
+.PHONY: demo demo-offline test check lint typecheck layers unit bench golden docs clean postgres web chromium
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,7 +26,7 @@ $(GENERATED):
 	@: made by the sync above
 
 ## demo: the main job so far: verdicts, a trace, connectivity, lint and dropped flows explained on the example cluster
-demo: $(VENV)/.synced
+demo: $(VENV)/.synced web
 	$(RUN) netwarden demo
 
 ## demo-offline: the policy engine alone on the example shop cluster
@@ -59,8 +59,33 @@ postgres:
 		pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | sort -V | tail -1) main start 2>/dev/null || true; \
 	fi
 
-unit: $(VENV)/.synced postgres
+# The console's browser tests (tests/console) need the built console, its npm packages
+# (playwright-core drives the browser) and Debian's Chromium; as root, installed if missing.
+unit: $(VENV)/.synced postgres web chromium
 	$(RUN) pytest -q
+
+## web: the console (web/, React + Vite) built into web/dist, which the server serves at /;
+## rebuilt only when its sources or packages changed (needs Node.js 20+ and npm, not at run time)
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+WEB_MODULES := web/node_modules/.package-lock.json
+
+$(WEB_MODULES): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/index.html: $(WEB_MODULES) $(WEB_SOURCES)
+	cd web && npm run build --silent
+	touch $@
+
+web: web/dist/index.html
+
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run 'apt-get install -y chromium' as root" >&2; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	fi
 
 ## bench: performance figures (compile, update, verdicts/s, vs network-config-analyzer)
 bench: $(VENV)/.synced
@@ -71,9 +96,11 @@ golden: $(VENV)/.synced
 	NETWARDEN_REGEN_GOLDEN=1 $(RUN) pytest -q tests/golden
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .pytest_cache .ruff_cache web/node_modules web/dist test-artifacts
 
 ## docs: regenerate docs/reference/cli.md and api.md from the CLI and the API
 docs: $(VENV)/.synced
 	$(RUN) python -m scripts.gen_cli_reference
 	$(RUN) python -m scripts.gen_api_reference
+	$(MAKE) $(WEB_MODULES)
+	$(RUN) python -m scripts.gen_web_api

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.test_org_api import Org1, call, ok, org1  # noqa: F401 (fixture)
-from tests.api.test_policy_api import NP
+from tests.api.test_org_api import Org1, ok, org1  # noqa: F401 (fixture)
+from tests.api.test_policy_api import NP, call  # policy writes preview first (env=prod)
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
 
 DAY0 = """apiVersion: netwarden.dev/v1

@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from netwarden.control.db import Database
 from netwarden.control.models import Group, GroupMember, Org, RoleBinding, User, Workspace
 from tests.api.test_flow_api import api_routes
-from tests.api.test_org_api import Org1, call, fill, ok, org1  # noqa: F401 (fixture)
+from tests.api.test_org_api import Org1, fill, ok, org1  # noqa: F401 (fixture)
+from tests.api.test_policy_api import call  # policy writes preview first (env=prod)
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
 
 NP = """apiVersion: networking.k8s.io/v1

@@ -3,10 +3,60 @@ where, located validation errors, lost-update protection, versions, diffs, rollb
 
 from __future__ import annotations
 
-import pytest
+import re
+from typing import Any
 
-from tests.api.test_org_api import Org1, call, ok, org1  # noqa: F401 (fixture)
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.test_org_api import Org1, ok, org1  # noqa: F401 (fixture)
+from tests.api.test_org_api import call as plain_call
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
+
+_CREATE = re.compile(r"^/api/v1/clusters/([^/]+)/policies$")
+_POLICY = re.compile(r"^/api/v1/policies/([^/]+)(/rollback)?$")
+
+
+def call(client: TestClient, token: str, method: str, path: str, **kw: Any) -> Any:
+    """``plain_call``, but policy writes first preview their change and send the token,
+    as the CLI does: the org's clusters are labelled env=prod, which needs a preview."""
+    change = _change(client, token, method, path, kw.get("json") or {})
+    if change is not None:
+        cluster, body = change
+        found = plain_call(client, token, "POST", f"/api/v1/clusters/{cluster}/preview", json=body)
+        if found.status_code == 200:
+            kw["headers"] = {
+                **kw.get("headers", {}),
+                "X-Netwarden-Preview": found.json()["token"]["value"],
+            }
+    return plain_call(client, token, method, path, **kw)
+
+
+def _change(
+    client: TestClient, token: str, method: str, path: str, body: dict[str, Any]
+) -> tuple[str, dict[str, Any]] | None:
+    created = _CREATE.match(path)
+    if created and method == "POST":
+        return created.group(1), {"yaml": body.get("yaml", "")}
+    policy = _POLICY.match(path)
+    if policy is None or method not in ("PUT", "DELETE", "POST"):
+        return None
+    found = plain_call(client, token, "GET", f"/api/v1/policies/{policy.group(1)}")
+    if found.status_code != 200:
+        return None
+    cluster = found.json()["cluster"]
+    if method == "PUT":
+        return cluster, {"yaml": body.get("yaml", "")}
+    if method == "DELETE":
+        return cluster, {"delete_policy": policy.group(1)}
+    if policy.group(2) is None:
+        return None
+    old = plain_call(
+        client, token, "GET", f"{path[: -len('/rollback')]}/versions/{body['version']}"
+    )
+    text = old.json()["yaml"] if old.status_code == 200 else ""
+    return cluster, {"yaml": text} if text else {"delete_policy": policy.group(1)}
+
 
 NP = """apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -65,7 +65,11 @@ class FlowWorld:
         draws = (src, dst, port, times, dropped, reply)
         columns = self._columns(rng, first, count, *draws)
         columns["raw"] = _raw_json(columns, self, draws)
-        arrays = [columns[f.name].cast(f.type) for f in ARROW_SCHEMA]
+        # Columns the synthetic flows leave unset (the staged-policy marks) are empty.
+        arrays = [
+            columns[f.name].cast(f.type) if f.name in columns else _empty(f, count)
+            for f in ARROW_SCHEMA
+        ]
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
     def _columns(self, rng: Any, first: int, count: int, *draws: Any) -> dict[str, Any]:
@@ -252,3 +256,9 @@ def hubble_lines(sample_dir: Path, count: int, start_ns: int, step_ns: int = 1_0
         envelope = {"flow": flow, "node_name": line.get("node_name", ""), "time": stamp}
         out.append(json.dumps(envelope, separators=(",", ":")))
     return ("\n".join(out) + "\n").encode("utf-8")
+
+
+def _empty(field: pa.Field, count: int) -> pa.Array:
+    if pa.types.is_list(field.type):
+        return pa.array([[]] * count, type=field.type)
+    return pa.nulls(count, field.type)

@@ -15,7 +15,9 @@ for DuckDB and (when its store exists) ClickHouse.
 
 Options: ``--sizes 1k`` (a subset), ``--no-nca``, ``--nca-sizes 500,1000``,
 ``--nca-budget S``, ``--no-profile``, ``--seed N``; ``--flows-only`` / ``--no-flows``,
-``--flow-rows N``, ``--flow-batch N``, ``--flow-lines N``, ``--flow-stores duckdb``.
+``--flow-rows N``, ``--flow-batch N``, ``--flow-lines N``, ``--flow-stores duckdb``;
+``--recommend-only`` / ``--no-recommend``, ``--recommend-rows N`` (recommendations for
+1,000 workloads, tests/bench/recommend_bench.py).
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ from tests.bench.control_bench import ControlResults, control_targets, run_contr
 from tests.bench.control_bench import render as render_control
 from tests.bench.flow_bench import FlowResults, flow_targets, run_flow_bench
 from tests.bench.generate import generate
+from tests.bench.preview_bench import PreviewResults, preview_targets, run_preview_bench
 from tests.bench.profiling import Profile, profile_call
+from tests.bench.recommend_bench import RecommendResults, recommend_targets, run_recommend_bench
 from tests.bench.report import Grid, Table, as_json, fmt_rate, fmt_s, timed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -289,13 +293,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent-flow-clusters", type=int, default=10)
     parser.add_argument("--agent-flow-rate", type=float, default=5_000.0, help="per cluster")
     parser.add_argument("--agent-flow-seconds", type=float, default=20.0)
+    parser.add_argument("--preview-only", action="store_true", help="only the impact preview")
+    parser.add_argument("--no-preview", action="store_true", help="skip the impact preview")
+    parser.add_argument(
+        "--preview-rows", type=int, default=5_000_000, help="flows over 30 days (preview)"
+    )
+    parser.add_argument("--recommend-only", action="store_true", help="only recommendations")
+    parser.add_argument("--no-recommend", action="store_true", help="skip recommendations")
+    parser.add_argument("--recommend-rows", type=int, default=10_000_000, help="flows stored")
     args = parser.parse_args(argv)
+    if args.recommend_only:
+        args.sizes, args.no_nca, args.no_flows = "", True, True
+        args.no_control, args.no_agents = True, True
+    if args.flows_only or args.control_only or args.agents_only:
+        args.no_recommend = True
     if args.flows_only:
         args.sizes, args.no_nca, args.no_control, args.no_agents = "", True, True, True
     if args.control_only:
         args.sizes, args.no_nca, args.no_flows, args.no_agents = "", True, True, True
     if args.agents_only:
         args.sizes, args.no_nca, args.no_flows, args.no_control = "", True, True, True
+    if args.preview_only:
+        args.sizes, args.no_nca, args.no_flows, args.no_control = "", True, True, True
+        args.no_agents, args.no_recommend = True, True
+    if args.agents_only or args.flows_only or args.control_only or args.recommend_only:
+        args.no_preview = True
     started = time.perf_counter()
     info = machine_info()
     _say(
@@ -356,11 +378,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         _say(render_agents(agents))
         _say()
-    only = args.flows_only or args.control_only or args.agents_only
+    recommendations: RecommendResults | None = None
+    if not args.no_recommend:
+        recommendations = run_recommend_bench(args.recommend_rows, repeats=2)
+        _say(recommendations.render())
+        _say()
+    preview: PreviewResults | None = None
+    if not args.no_preview:
+        preview = run_preview_bench(args.preview_rows)
+        _say(preview.render())
+        _say()
+    only = args.flows_only or args.control_only or args.agents_only or args.recommend_only
+    only = only or args.preview_only
     targets = [] if only else evaluate_targets(sizes, nca)
+    if recommendations is not None:
+        targets += [Target(*row) for row in recommend_targets(recommendations)]
     targets += flow_target_rows(flows)
     targets += [Target(*row) for row in control_targets(control)]
     targets += [Target(*row) for row in agent_targets(agents)] if agents is not None else []
+    targets += [Target(*row) for row in preview_targets(preview)] if preview is not None else []
     _say(render_targets(targets))
     _say()
     profiles: list[Profile] = []
@@ -376,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             "flows": [vars(f) for f in flows],
             "control": [vars(c) for c in control],
             "agents": vars(agents) if agents is not None else None,
+            "preview": vars(preview) if preview is not None else None,
+            "recommend": vars(recommendations) if recommendations is not None else None,
         },
         nca,
         targets,

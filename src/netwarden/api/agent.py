@@ -3,14 +3,16 @@
 Only agent tokens reach these routes, and each only for its own cluster: the cluster
 is the token's, never a parameter. ``GET /api/v1/agent/desired-state?after=N&wait=S``
 long-polls: it answers as soon as the generation exceeds ``N`` (or after ``S`` seconds
-with ``changed: false``), so agents see changes within a second without hammering the
-server.
+with ``changed: false``). A waiting poll does not re-read the database: it is woken when
+a transaction of this server that changed desired states commits
+(:class:`~netwarden.control.desired.GenerationWatch`), and re-checks every
+``RECHECK_S`` for changes made by other server processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,9 +22,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from netwarden.api.auth import Principal, principal
+from netwarden.api.guarded import Guarded
 from netwarden.api.problems import Problem
-from netwarden.control import waves
+from netwarden.control import staging, waves
 from netwarden.control.db import Database
+from netwarden.control.desired import GenerationWatch, staged_objects
 from netwarden.control.inventory import record_inventory, world_for
 from netwarden.control.models import (
     AuditEntry,
@@ -33,9 +37,11 @@ from netwarden.control.models import (
     Namespace,
 )
 from netwarden.control.rollout import record_report
+from netwarden.flows.service import FlowService
+from netwarden.flows.staged import StagedSource
 
 router = APIRouter(prefix="/api/v1/agent", tags=["agent"], dependencies=[Depends(principal)])
-POLL_INTERVAL_S = 0.5
+RECHECK_S = 2.0
 MAX_WAIT_S = 60.0
 
 
@@ -162,14 +168,18 @@ async def desired_state(
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
 ) -> dict[str, Any]:
     db = _db(request)
+    watch: GenerationWatch = request.app.state.generations
     deadline = time.monotonic() + wait
     while True:
         state = await run_in_threadpool(_state, db, cluster)
         if state["generation"] > after:
             return {**state, "changed": True}
-        if time.monotonic() >= deadline or await request.is_disconnected():
+        left = deadline - time.monotonic()
+        if left <= 0 or await request.is_disconnected():
             return {"cluster": cluster, "generation": state["generation"], "changed": False}
-        await asyncio.sleep(POLL_INTERVAL_S)
+        # Woken by a change committed in this process; the periodic re-check sees changes
+        # other server processes made, and a client that went away.
+        await watch.wait(min(left, RECHECK_S))
 
 
 def _cluster(session: Session, name: str) -> Cluster:
@@ -224,26 +234,63 @@ def inventory(request: Request, cluster: Agent, body: InventoryIn) -> dict[str, 
 
 
 def _record_policies(request: Request, cluster: str) -> None:
+    with _db(request).read_session() as session:
+        cluster_id = _cluster(session, cluster).id
+    record_policies(_db(request), request.app.state.flows, cluster_id)
+
+
+def record_policies(db: Database, flows: FlowService, cluster_id: str) -> None:
     """Give the flow pipeline the cluster's inventory and the policies its agent applied,
-    in force from now (flows are attributed to the policies of their time)."""
-    db = _db(request)
+    in force from now (flows are attributed to the policies of their time), and the
+    versions staged on it (each flow is also evaluated with each of them)."""
     with db.read_session() as session:
-        found = _cluster(session, cluster)
+        found = session.get(Cluster, cluster_id)
+        if found is None:
+            return
         state = session.get(DesiredState, found.id)
         status = session.get(ClusterStatus, found.id)
         objects: list[Any] = []
         settings: dict[str, Any] = {}
+        entries: list[Any] = []
         label = "nothing applied yet"
         if state is not None and status is not None:
             if status.applied_generation != state.generation:
                 return  # an older generation is applied, and only the current one is kept
             objects, settings = list(state.objects), dict(state.settings)
+            entries = list(state.staged or [])
             label = f"generation {state.generation}"
         namespaces = {
             ns.name: dict(ns.labels or {})
             for ns in session.scalars(select(Namespace).filter_by(cluster_id=found.id))
         }
-        world = world_for(
-            cluster, namespaces, session.get(ClusterInventory, found.id), objects, settings
-        )
-    request.app.state.flows.timeline(cluster).record(time.time_ns(), world, label)
+        inventory = session.get(ClusterInventory, found.id)
+        name = found.name
+        world = world_for(name, namespaces, inventory, objects, settings)
+        staged = [
+            StagedSource(
+                entry["policy"],
+                int(entry["version"]),
+                world_for(name, namespaces, inventory, staged_objects(objects, entry), settings),
+                frozenset(_object_id(obj) for obj in entry["add"]),
+            )
+            for entry in entries
+            if entry.get("add") or entry.get("remove")
+        ]
+    flows.timeline(name).record(time.time_ns(), world, label, staged)
+
+
+def _object_id(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
+def feeds_staged(request: Request, acc: Guarded) -> None:
+    """A router dependency: writes that change what is staged on clusters hand them to
+    the flow pipeline after their commit (``control.staging.changed``)."""
+    db, flows = _db(request), request.app.state.flows
+
+    def feed(cluster_ids: Iterable[str]) -> None:
+        for cluster_id in cluster_ids:
+            record_policies(db, flows, cluster_id)
+
+    acc.session.info[staging.HOOK] = feed

@@ -7,20 +7,40 @@ the demo wire the same app to their own storage.
 
 from __future__ import annotations
 
+import secrets
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from netwarden import __version__
-from netwarden.api import agent, blueprints, flows, gitops, org, policies, problems
+from netwarden.api import (
+    agent,
+    blueprints,
+    console,
+    flows,
+    gitops,
+    org,
+    policies,
+    preview,
+    problems,
+    recommendations,
+    validate,
+)
 from netwarden.api.auth import Authenticator
 from netwarden.api.guarded import control_error_problem
 from netwarden.control.access import ControlError
 from netwarden.control.db import Database
+from netwarden.control.desired import GenerationWatch
+from netwarden.control.preview import PreviewGate
 from netwarden.flows.service import FlowService
 
 
 def create_app(
-    *, flow_service: FlowService, authenticator: Authenticator, db: Database | None = None
+    *,
+    flow_service: FlowService,
+    authenticator: Authenticator,
+    db: Database | None = None,
+    preview_gate: PreviewGate | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Netwarden",
@@ -30,6 +50,9 @@ def create_app(
     app.state.flows = flow_service
     app.state.authenticator = authenticator
     app.state.db = db
+    app.state.generations = GenerationWatch()  # wakes agents' long polls
+    # Without a configured gate: a secret of this process, production = env=prod.
+    app.state.preview = preview_gate or PreviewGate(secrets.token_bytes(32))
     problems.install(app)
 
     async def on_control_error(request: Request, exc: Exception) -> JSONResponse:
@@ -41,8 +64,11 @@ def create_app(
     app.include_router(flows.metrics_router)
     if db is not None:
         app.include_router(org.router)
+        app.include_router(validate.router)  # before policies: /policies/validate
         app.include_router(policies.router)
+        app.include_router(recommendations.router)
         app.include_router(blueprints.router)
+        app.include_router(preview.router)
         app.include_router(agent.router)
         app.include_router(gitops.router)
 
@@ -50,4 +76,5 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    console.install(app)  # last: the console's fallback answers any other path
     return app

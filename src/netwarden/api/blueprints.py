@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from time import time_ns
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from netwarden.api.agent import feeds_staged
 from netwarden.api.guarded import Guarded, GuardedRoute
-from netwarden.api.policies import IfMatch, expected_version
+from netwarden.api.policies import Caller, IfMatch, PromoteBody, PromoteIn, expected_version
 from netwarden.control import blueprints as service
+from netwarden.control import staging
 from netwarden.control.blueprint_spec import parse_blueprint
 from netwarden.control.models import (
     Blueprint,
@@ -21,14 +24,25 @@ from netwarden.control.models import (
 )
 from netwarden.control.rbac import Action, Target
 from netwarden.control.rollout import sync_state
+from netwarden.flows.service import FlowService
 
-router = APIRouter(prefix="/api/v1", tags=["blueprints"], route_class=GuardedRoute)
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["blueprints"],
+    route_class=GuardedRoute,
+    dependencies=[Depends(feeds_staged)],  # staged changes reach the flow pipeline
+)
 
 
 class BlueprintIn(BaseModel):
     yaml: str = Field(description="One Blueprint manifest (YAML or JSON).")
     message: str = ""
     project: str | None = Field(None, description="Owning project id (none: org-wide).")
+    staged: bool = Field(
+        default=False,
+        description="Deploy as staged: evaluated on the flows of the clusters it reaches, "
+        "not released (the clusters keep the versions they hold until promoted).",
+    )
 
 
 class RollbackIn(BaseModel):
@@ -43,7 +57,7 @@ def _answer(response: Response, bp: Blueprint, version: BlueprintVersion | None)
 
 @router.post("/blueprints", status_code=201, summary="Create a blueprint")
 def create_blueprint(body: BlueprintIn, acc: Guarded, response: Response) -> dict[str, Any]:
-    bp = service.create(acc, body.yaml, body.message, body.project)
+    bp = service.create(acc, body.yaml, body.message, body.project, staged=body.staged)
     return _answer(response, bp, service.version(acc, bp, bp.version))
 
 
@@ -70,7 +84,9 @@ def get_blueprint(blueprint_id: str, acc: Guarded, response: Response) -> dict[s
 def put_blueprint(
     blueprint_id: str, body: BlueprintIn, acc: Guarded, response: Response, if_match: IfMatch = None
 ) -> dict[str, Any]:
-    bp = service.update(acc, blueprint_id, body.yaml, body.message, expected_version(if_match))
+    bp = service.update(
+        acc, blueprint_id, body.yaml, body.message, expected_version(if_match), staged=body.staged
+    )
     return _answer(response, bp, service.version(acc, bp, bp.version))
 
 
@@ -129,6 +145,7 @@ def desired_state(cluster_id: str, acc: Guarded) -> dict[str, Any]:
             "objects": [],
             "settings": {},
             "conflicts": [],
+            "staged": [],
         }
     return {
         "cluster": cluster.name,
@@ -137,6 +154,7 @@ def desired_state(cluster_id: str, acc: Guarded) -> dict[str, Any]:
         "objects": state.objects,
         "settings": state.settings,
         "conflicts": state.conflicts,
+        "staged": state.staged,  # evaluated on flows, never sent to the agent
         "computed_at": state.computed_at.isoformat(),
     }
 
@@ -183,3 +201,36 @@ def control_rollout(
     blueprint_id: str, verb: Literal["pause", "resume", "promote"], acc: Guarded
 ) -> dict[str, Any]:
     return service.control_rollout(acc, blueprint_id, verb)
+
+
+@router.post(
+    "/blueprints/{blueprint_id}/promote",
+    summary="Promote the staged version: released (a new version, in waves when it has "
+    "them), the staged outcomes of the last hours in the audit entry",
+)
+def promote_blueprint(
+    blueprint_id: str,
+    acc: Guarded,
+    request: Request,
+    response: Response,
+    caller: Caller,
+    body: PromoteBody = None,
+    if_match: IfMatch = None,
+) -> dict[str, Any]:
+    given = body or PromoteIn()
+    flows: FlowService = request.app.state.flows
+
+    def outcomes(bp: Blueprint, clusters: list[Cluster]) -> dict[str, Any]:
+        found = staging.preview(
+            flows,
+            caller.flow_scope,
+            [c.name for c in clusters],
+            service.staged_label(bp),
+            bp.version,
+            hours=given.hours,
+            now=time_ns(),
+        )
+        return found.to_dict()
+
+    bp = service.promote(acc, blueprint_id, outcomes, given.message, expected_version(if_match))
+    return _answer(response, bp, service.version(acc, bp, bp.version))

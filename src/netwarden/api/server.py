@@ -28,6 +28,7 @@ from netwarden.control.blueprint_spec import read_spec
 from netwarden.control.bootstrap import Bootstrap, bootstrap
 from netwarden.control.db import Database, open_database, sqlite_url
 from netwarden.control.gitops import gitops_identity
+from netwarden.control.preview import DEFAULT_REQUIRED_SELECTOR, PreviewGate, load_secret
 from netwarden.flows.duckdb_store import DuckDBFlowStore
 from netwarden.flows.service import FlowService
 
@@ -52,6 +53,13 @@ class Settings(BaseSettings):
     gitops_interval: float = Field(60.0, gt=0, description="Seconds between fetches.")
     gitops_prune: bool = Field(
         True, description="Delete the policies a commit no longer holds (as apply --prune)."
+    )
+    preview_required_selector: str = Field(
+        DEFAULT_REQUIRED_SELECTOR,
+        description=(
+            "Clusters (label selector) whose policy writes need a preview token "
+            "(X-Netwarden-Preview); empty: none."
+        ),
     )
 
     @classmethod
@@ -102,6 +110,9 @@ class Server:
             flow_service=self.flows,
             authenticator=ControlPlaneAuthenticator(self.db),
             db=self.db,
+            preview_gate=PreviewGate(
+                load_secret(settings.data_dir), settings.preview_required_selector
+            ),
         )
         self.gitops = self._follower(settings)
         if self.gitops is not None:

@@ -180,8 +180,12 @@ def resolve_target(context: str | None, server: str | None, token: str | None) -
 
 
 def connect(context: str | None, server: str | None, token: str | None) -> NetwardenClient:
+    from netwarden.cli.preview import print_summary  # cli.preview imports this module
+
     target = resolve_target(context, server, token)
-    return NetwardenClient(target.server, target.token)
+    client = NetwardenClient(target.server, target.token)
+    client.on_preview = print_summary  # policy writes preview first: show what changes
+    return client
 
 
 @contextmanager

@@ -52,6 +52,10 @@ Try, in another shell (same directory):
   netwarden flows --since 30s --drops -o json | head -1 # egress_denied_by: the policy
   NETWARDEN_CONTEXT=wanda netwarden flows --since 1m    # only flows touching storefront
   netwarden --help                                      # everything else
+  netwarden recommend --cluster prod-eu -n storefront  # least privilege, from traffic
+  netwarden preview -f my-policy.yaml --cluster prod-eu # what a change would break
+
+Console: {fleet.url}/ (sign in with a token from {config.name}: admin's, or wanda's)
 API: {fleet.url}/docs   Metrics: {fleet.url}/metrics   Stop: Ctrl-C
 """
 

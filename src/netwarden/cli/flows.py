@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -27,7 +28,13 @@ from netwarden.cli.offline import fail, load_world
 from netwarden.engine.compiled import CompiledEngine
 from netwarden.flows.decode import decode_path
 from netwarden.flows.enrich import EnrichedFlow, Enricher
-from netwarden.flows.filters import FilterError, ObserveFilters, Option, observe_filters
+from netwarden.flows.filters import (
+    FilterError,
+    FlowFilter,
+    ObserveFilters,
+    Option,
+    observe_filters,
+)
 from netwarden.flows.hubble_client import HubbleClient, HubbleError
 from netwarden.flows.timeparse import parse_time
 from netwarden.model.diagnostics import Diagnostic
@@ -258,6 +265,16 @@ def flows(
     node_name: Annotated[
         FilterOpt, _filter_opt("node-name", "Node name pattern ([CLUSTER/]NODE, wildcards).")
     ] = None,
+    staged_denied: Annotated[
+        str | None,
+        typer.Option(
+            "--staged-denied",
+            metavar="POLICY",
+            help="Only flows a staged (not enforced) policy would deny: POLICY is its "
+            "name, namespace/name or Kind/namespace/name (a blueprint's name), '*' any.",
+            rich_help_panel="Filters (Netwarden)",
+        ),
+    ] = None,
 ) -> None:
     """Read flows like `hubble observe` (from files, Hubble Relay or the Netwarden
     server's store in your scope), filter them with
@@ -274,7 +291,7 @@ def flows(
             fail("error: --drops and --verdict cannot be combined (--drops is --verdict DROPPED)")
         options.insert(0, ("verdict", Verdict.DROPPED.name))
     try:
-        filters = observe_filters(options)
+        filters = with_staged_denied(observe_filters(options), staged_denied)
     except FilterError as exc:  # UnsupportedFilterError is a FilterError
         fail(f"error: {exc}")
     since_ns = _time_option("--since", since)
@@ -320,6 +337,15 @@ def flows(
             fail(f"error: {exc}")
         except KeyboardInterrupt:  # pragma: no cover - interactive --follow
             raise typer.Exit(0) from None
+
+
+def with_staged_denied(filters: ObserveFilters, policy: str | None) -> ObserveFilters:
+    """``--staged-denied``: every whitelist filter also needs the staged mark (AND)."""
+    if policy is None:
+        return filters
+    wanted = (policy or "*",)
+    allow = [replace(f, staged_denied=wanted) for f in filters.whitelist]
+    return ObserveFilters(tuple(allow or [FlowFilter(staged_denied=wanted)]), filters.blacklist)
 
 
 def _positive_flags(options: Iterable[Option], flag: str) -> bool:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from netwarden.cli import agent, control, demo, flows, gitops, offline, rollout, serve
+from netwarden.cli import (
+    agent,
+    control,
+    demo,
+    flows,
+    gitops,
+    offline,
+    preview,
+    recommend,
+    rollout,
+    serve,
+)
 
 app = typer.Typer(
     name="netwarden",
@@ -18,9 +29,11 @@ flows.register(app)
 serve.register(app)
 control.register(app)
 rollout.register(app)
+recommend.register(app)
 gitops.register(app)
 agent.register(app)
 demo.register(app)
+preview.register(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

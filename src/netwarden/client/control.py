@@ -7,9 +7,11 @@ list routes, which return names and ids).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 Doc = dict[str, Any]
+PREVIEW_HEADER = "X-Netwarden-Preview"
 
 # The kind of scope each role is bound over (the API's rbac.role_scope; a test keeps the
 # two equal).
@@ -35,7 +37,13 @@ def _if_match(version: int | None) -> dict[str, str]:
 
 
 class ControlRoutes:
-    """Methods over :meth:`json` / :meth:`send` (provided by the HTTP client)."""
+    """Methods over :meth:`json` / :meth:`send` (provided by the HTTP client).
+
+    Policy writes preview their change first (``POST /clusters/{id}/preview``) and send
+    the preview's token (``X-Netwarden-Preview``), which production clusters require;
+    ``on_preview`` (when set) sees each preview document, e.g. to print its summary."""
+
+    on_preview: Callable[[Doc], None] | None = None
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -229,24 +237,74 @@ class ControlRoutes:
         found: Doc = self.json("GET", f"/api/v1/policies/{policy_id}")
         return found
 
-    def create_policy(self, cluster_id: str, yaml_text: str, message: str = "") -> Doc:
-        body = {"yaml": yaml_text, "message": message}
-        created: Doc = self.json("POST", f"/api/v1/clusters/{cluster_id}/policies", json=body)
+    def preview(
+        self,
+        cluster_id: str,
+        *,
+        yaml_text: str | None = None,
+        delete_policy: str | None = None,
+        blueprint_yaml: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Doc:
+        """The impact preview of one draft change on a cluster's recorded traffic."""
+        given = {
+            "yaml": yaml_text,
+            "delete_policy": delete_policy,
+            "blueprint_yaml": blueprint_yaml,
+            "since": since,
+            "until": until,
+        }
+        body = {k: v for k, v in given.items() if v is not None}
+        found: Doc = self.json("POST", f"/api/v1/clusters/{cluster_id}/preview", json=body)
+        return found
+
+    def previewed(self, cluster_id: str, **change: str) -> dict[str, str]:
+        """Preview a change; the header that carries its token."""
+        found = self.preview(cluster_id, **change)
+        if self.on_preview is not None:
+            self.on_preview(found)
+        token = found["token"]
+        return {str(token.get("header", PREVIEW_HEADER)): str(token["value"])}
+
+    def create_policy(
+        self, cluster_id: str, yaml_text: str, message: str = "", *, staged: bool = False
+    ) -> Doc:
+        body: Doc = {"yaml": yaml_text, "message": message}
+        if staged:  # a staged version is not enforced: no preview needed
+            body["staged"] = True
+        headers = {} if staged else self.previewed(cluster_id, yaml_text=yaml_text)
+        path = f"/api/v1/clusters/{cluster_id}/policies"
+        created: Doc = self.json("POST", path, json=body, headers=headers)
         return created
 
     def update_policy(
-        self, policy_id: str, yaml_text: str, message: str = "", version: int | None = None
+        self,
+        policy_id: str,
+        yaml_text: str,
+        message: str = "",
+        version: int | None = None,
+        *,
+        staged: bool = False,
     ) -> Doc:
         """A new version, refused (412) when the policy is no longer at ``version``."""
-        body = {"yaml": yaml_text, "message": message}
+        body: Doc = {"yaml": yaml_text, "message": message}
         path = f"/api/v1/policies/{policy_id}"
-        changed: Doc = self.json("PUT", path, json=body, headers=_if_match(version))
+        headers = _if_match(version)
+        if staged:  # a staged version is not enforced: no preview needed
+            body["staged"] = True
+        else:
+            cluster = self.get_policy(policy_id)["cluster"]
+            headers = {**headers, **self.previewed(cluster, yaml_text=yaml_text)}
+        changed: Doc = self.json("PUT", path, json=body, headers=headers)
         return changed
 
     def delete_policy(self, policy_id: str, message: str = "", version: int | None = None) -> Doc:
         path = f"/api/v1/policies/{policy_id}"
         params = {"message": message} if message else {}
-        deleted: Doc = self.json("DELETE", path, params=params, headers=_if_match(version))
+        cluster = self.get_policy(policy_id)["cluster"]
+        headers = {**_if_match(version), **self.previewed(cluster, delete_policy=policy_id)}
+        deleted: Doc = self.json("DELETE", path, params=params, headers=headers)
         return deleted
 
     def policy_versions(self, policy_id: str) -> list[Doc]:
@@ -257,7 +315,11 @@ class ControlRoutes:
     ) -> Doc:
         body = {"version": to, "message": message}
         path = f"/api/v1/policies/{policy_id}/rollback"
-        rolled: Doc = self.json("POST", path, json=body, headers=_if_match(version))
+        cluster = self.get_policy(policy_id)["cluster"]
+        old = self.json("GET", f"/api/v1/policies/{policy_id}/versions/{to}")
+        change = {"yaml_text": old["yaml"]} if old["yaml"] else {"delete_policy": policy_id}
+        headers = {**_if_match(version), **self.previewed(cluster, **change)}
+        rolled: Doc = self.json("POST", path, json=body, headers=headers)
         return rolled
 
     # --- blueprints ----------------------------------------------------------------------
@@ -270,19 +332,37 @@ class ControlRoutes:
         found: Doc = self.json("GET", f"/api/v1/blueprints/{blueprint_id}")
         return found
 
-    def create_blueprint(self, yaml_text: str, message: str, project_id: str | None) -> Doc:
-        body = {"yaml": yaml_text, "message": message, "project": project_id}
+    def create_blueprint(
+        self, yaml_text: str, message: str, project_id: str | None, *, staged: bool = False
+    ) -> Doc:
+        body: Doc = {"yaml": yaml_text, "message": message, "project": project_id}
+        if staged:
+            body["staged"] = True
         created: Doc = self.json("POST", "/api/v1/blueprints", json=body)
         return created
 
     def update_blueprint(
-        self, blueprint_id: str, yaml_text: str, message: str, version: int | None
+        self,
+        blueprint_id: str,
+        yaml_text: str,
+        message: str,
+        version: int | None,
+        *,
+        staged: bool = False,
     ) -> Doc:
-        body = {"yaml": yaml_text, "message": message}
+        body: Doc = {"yaml": yaml_text, "message": message}
+        if staged:
+            body["staged"] = True
         headers = _if_match(version)
         path = f"/api/v1/blueprints/{blueprint_id}"
         updated: Doc = self.json("PUT", path, json=body, headers=headers)
         return updated
+
+    def promote(self, kind: str, object_id: str, hours: float, message: str = "") -> Doc:
+        """Promote a staged policy or blueprint (``kind``: ``policies`` / ``blueprints``)."""
+        body = {"hours": hours, "message": message}
+        promoted: Doc = self.json("POST", f"/api/v1/{kind}/{object_id}/promote", json=body)
+        return promoted
 
     def blueprint_versions(self, blueprint_id: str) -> list[Doc]:
         return _items(self.json("GET", f"/api/v1/blueprints/{blueprint_id}/versions"))

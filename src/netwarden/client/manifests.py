@@ -356,17 +356,31 @@ def _blueprint(cur: Cursor, read_blueprint: BlueprintReader) -> Resource | None:
     if spec is None or errors_after > errors_before or not spec.name:
         return None
     project = cur.get("spec").get("project").string()
+    staged, manifest = _staged_flag(cur)
     fields = {
         "name": spec.name,
         "project": project,
-        "manifest": cur.value,
-        "text": yaml_text(cur.value),
+        "manifest": manifest,
+        "text": yaml_text(manifest),
+        "staged": staged,
     }
     return _resource(cur, "Blueprint", f"blueprint/{spec.name}", fields)
 
 
+def _staged_flag(cur: Cursor) -> tuple[bool, Any]:
+    """A Blueprint's ``spec.staged`` (deploy as staged), and the manifest without it (the
+    server stores the blueprint itself; staging is how a version is deployed)."""
+    flag = cur.get("spec").get("staged")
+    staged = bool(flag.boolean(False)) if flag.present else False
+    if not flag.present or not isinstance(cur.value, dict):
+        return staged, cur.value
+    spec = {k: v for k, v in cur.value["spec"].items() if k != "staged"}
+    return staged, {**cur.value, "spec": spec}
+
+
 def _policy(cur: Cursor) -> Resource | None:
-    spec = _spec(cur, {"cluster", "manifest"})
+    spec = _spec(cur, {"cluster", "manifest", "staged"})
+    staged = bool(spec.get("staged").boolean(False))
     cluster = _required(spec, "cluster", "cluster")
     manifest = spec.get("manifest")
     if not manifest.is_map("a policy object"):
@@ -379,10 +393,12 @@ def _policy(cur: Cursor) -> Resource | None:
         return None
     if cluster is None:
         return None
-    return _policy_resource(manifest, cluster, cur)
+    return _policy_resource(manifest, cluster, cur, staged)
 
 
-def _policy_resource(manifest: Cursor, cluster: str, cur: Cursor) -> Resource | None:
+def _policy_resource(
+    manifest: Cursor, cluster: str, cur: Cursor, staged: bool = False
+) -> Resource | None:
     parsed = check_policy(manifest)
     if parsed is None:
         return None
@@ -396,6 +412,7 @@ def _policy_resource(manifest: Cursor, cluster: str, cur: Cursor) -> Resource | 
         "name": ref.name,
         "manifest": manifest.value,
         "text": yaml_text(manifest.value),
+        "staged": staged,  # spec.staged: deploy as staged (evaluated, not enforced)
     }
     return _resource(cur, "Policy", f"{ref.kind.lower()}/{where}/{ref.name}", fields)
 

@@ -151,21 +151,24 @@ def plan_policy(p: Planner, r: Resource) -> None:
     if found is None:
 
         def create() -> None:
-            p.client.create_policy(p.id("cluster", cluster), s["text"], message)
+            p.client.create_policy(
+                p.id("cluster", cluster), s["text"], message, staged=s.get("staged", False)
+            )
 
         p.add(r, r.label, "create", None, s["text"], run=create)
         return
     full = p.client.get_policy(found["id"])
     current = policy_object(full)
-    if current == s["manifest"]:
+    staged = bool(s.get("staged", False))
+    if current == s["manifest"] and bool(full.get("staged")) == staged:
         p.add(r, r.label, "unchanged", s["text"], s["text"])
         return
     version = int(full["version"])
 
     def update() -> None:
-        p.client.update_policy(found["id"], s["text"], message, version)
+        p.client.update_policy(found["id"], s["text"], message, version, staged=staged)
 
-    change = [f"version {version} -> {version + 1}"]
+    change = [f"version {version} -> {version + 1}" + (" (staged)" if staged else "")]
     p.add(r, r.label, "update", _yaml(current), s["text"], change, update)
 
 
@@ -182,21 +185,22 @@ def plan_blueprint(p: Planner, r: Resource) -> None:
 
         def create() -> None:
             owner = p.id("project", project) if project else None
-            p.client.create_blueprint(s["text"], message, owner)
+            p.client.create_blueprint(s["text"], message, owner, staged=s.get("staged", False))
 
         p.add(r, r.label, "create", None, s["text"], run=create)
         return
     full = p.client.get_blueprint(found["id"])
     current = yaml.safe_load(full["yaml"]) if full.get("yaml") else None
-    if current == s["manifest"]:
+    staged = bool(s.get("staged", False))
+    if current == s["manifest"] and bool(full.get("staged")) == staged:
         p.add(r, r.label, "unchanged", s["text"], s["text"])
         return
     version = int(full["version"])
 
     def update() -> None:
-        p.client.update_blueprint(found["id"], s["text"], message, version)
+        p.client.update_blueprint(found["id"], s["text"], message, version, staged=staged)
 
-    change = [f"version {version} -> {version + 1}"]
+    change = [f"version {version} -> {version + 1}" + (" (staged)" if staged else "")]
     p.add(r, r.label, "update", _yaml(current), s["text"], change, update)
 
 

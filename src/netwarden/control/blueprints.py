@@ -4,15 +4,20 @@ recomputes the desired state of the clusters the blueprint reaches (before or af
 A blueprint owned by a project is written by that project's Infra Admins (and Org
 Admins) and may only reach the project's clusters; an org-wide blueprint (no project)
 is Org Admins' and may reach every cluster of the org.
+
+A version written ``staged`` is not released (no rollout starts; the clusters keep the
+versions they hold) but evaluated on the flows of the clusters it reaches;
+:func:`promote` writes it again as an enforced version, which rolls out as usual.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
-from netwarden.control import desired, waves
+from netwarden.control import desired, staging, waves
 from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.blueprint_spec import BlueprintSpec, parse_blueprint
 from netwarden.control.models import Blueprint, BlueprintVersion, Cluster, Project, utcnow
@@ -26,7 +31,9 @@ def blueprint_doc(bp: Blueprint, version: BlueprintVersion | None = None) -> dic
         "name": bp.name,
         "project": bp.project_id,
         "version": bp.version,
+        "released_version": bp.released_version or None,
         "deleted": bp.deleted,
+        "staged": bp.staged,
         "updated_at": bp.updated_at.isoformat(),
     }
     if version is not None:
@@ -52,7 +59,9 @@ def reach(acc: Access, bp: Blueprint, spec: BlueprintSpec | None) -> list[Cluste
     ]
 
 
-def create(acc: Access, text: str, message: str, project_id: str | None) -> Blueprint:
+def create(
+    acc: Access, text: str, message: str, project_id: str | None, *, staged: bool = False
+) -> Blueprint:
     spec = parse_blueprint(text)
     if project_id is not None:
         acc.get(Project, project_id, "project")
@@ -66,7 +75,7 @@ def create(acc: Access, text: str, message: str, project_id: str | None) -> Blue
     bp.deleted = False
     acc.session.add(bp)
     acc.session.flush()
-    _new_version(acc, bp, text, message, None, spec)
+    _new_version(acc, bp, text, message, None, spec, staged=staged)
     return bp
 
 
@@ -86,18 +95,68 @@ def _check(bp: Blueprint, expected: int | None) -> None:
 
 
 def update(
-    acc: Access, blueprint_id: str, text: str, message: str, expected: int | None
+    acc: Access,
+    blueprint_id: str,
+    text: str,
+    message: str,
+    expected: int | None,
+    *,
+    staged: bool = False,
 ) -> Blueprint:
     bp = load(acc, blueprint_id, write=True)
     _check(bp, expected)
     spec = parse_blueprint(text)
     if spec.name != bp.name:
         raise Conflict(f"the YAML names blueprint {spec.name}, not {bp.name}")
-    if not bp.deleted and version(acc, bp, bp.version).yaml == text:
+    if not bp.deleted and bp.staged == staged and version(acc, bp, bp.version).yaml == text:
         return bp
     bp.deleted = False
-    _new_version(acc, bp, text, message, _current_spec(acc, bp), spec)
+    _new_version(acc, bp, text, message, _current_spec(acc, bp), spec, staged=staged)
     return bp
+
+
+def promote(
+    acc: Access,
+    blueprint_id: str,
+    preview: Callable[[Blueprint, list[Cluster]], dict[str, Any]],
+    message: str = "",
+    expected: int | None = None,
+) -> Blueprint:
+    """Write the staged current version again, enforced: it rolls out (in waves, when it
+    has them); the audit entry carries the staged outcomes ``preview`` gives for the
+    clusters it reaches."""
+    bp = load(acc, blueprint_id, write=True)
+    _check(bp, expected)
+    if bp.deleted or not bp.staged:
+        raise Conflict(f"blueprint {bp.name} is not staged: nothing to promote")
+    text = version(acc, bp, bp.version).yaml
+    spec = parse_blueprint(text)
+    staged_version = bp.version
+    outcomes = preview(bp, reach(acc, bp, spec))
+    _new_version(
+        acc,
+        bp,
+        text,
+        message or f"promote staged version {staged_version}",
+        _current_spec(acc, bp),
+        spec,
+        action="promote",
+        extra={"promoted_version": staged_version, "staged_preview": outcomes},
+    )
+    return bp
+
+
+def staged_label(bp: Blueprint) -> str:
+    """The name flows carry for the blueprint's staged version."""
+    return f"Blueprint//{bp.name}"
+
+
+def _released_spec(acc: Access, bp: Blueprint) -> BlueprintSpec | None:
+    """The version the clusters hold (``released_version``), when it is not the current."""
+    if not bp.released_version or bp.released_version == bp.version:
+        return None
+    text = version(acc, bp, bp.released_version).yaml
+    return desired.parsed_blueprint(text) if text else None
 
 
 def delete(acc: Access, blueprint_id: str, message: str, expected: int | None) -> Blueprint:
@@ -144,10 +203,20 @@ def _new_version(
     message: str,
     before: BlueprintSpec | None,
     after: BlueprintSpec | None,
+    *,
+    staged: bool = False,
+    action: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    previous = {"version": bp.version} if bp.version else None
+    previous: dict[str, Any] | None = {"version": bp.version} if bp.version else None
+    was_staged = bp.staged
+    if previous is not None and was_staged:
+        previous["staged"] = True
+    held = _released_spec(acc, bp)  # what the clusters hold, when not the current version
     bp.version += 1
     bp.updated_at = utcnow()
+    staged = staged and bool(text)  # a deletion is never staged
+    bp.staged = staged
     acc.session.add(
         BlueprintVersion(
             blueprint_id=bp.id,
@@ -156,19 +225,29 @@ def _new_version(
             author=acc.actor.subject,
             message=message,
             git_commit=acc.git_commit,
+            staged=staged,
         )
     )
     acc.session.flush()
-    reached = {c.id: c for c in [*reach(acc, bp, before), *reach(acc, bp, after)]}
-    rollout = waves.start(acc.session, bp, after, list(reached.values()))
+    reached = {
+        c.id: c for c in [*reach(acc, bp, before), *reach(acc, bp, after), *reach(acc, bp, held)]
+    }
+    # A staged version is not released: no rollout starts, the clusters keep theirs.
+    rollout = None if staged else waves.start(acc.session, bp, after, list(reached.values()))
     clusters = set(reached) | _dependents_reach(acc, bp, after is not None)
     changed = desired.recompute(acc.session, acc.actor.org_id, clusters) if clusters else {}
-    action = "delete" if not text else ("create" if bp.version == 1 else "update")
+    if staged or was_staged:
+        staging.changed(acc, clusters)
+    if action is None:
+        action = "delete" if not text else ("create" if bp.version == 1 else "update")
     after_doc: dict[str, Any] = {
         "version": bp.version,
         "yaml": text,
         "clusters_changed": len(changed),
     }
+    if staged:
+        after_doc["staged"] = True
+    after_doc |= extra or {}
     if rollout is not None:
         after_doc["rollout"] = [
             {"wave": w["name"], "clusters": len(w["clusters"])} for w in rollout.waves

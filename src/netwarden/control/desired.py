@@ -12,6 +12,13 @@ Two sources producing the same object (kind, namespace, name) is a *conflict*: t
 in a stable order (blueprints by name and chain, then the cluster's own policies) is
 kept, and the conflict is reported with the desired state rather than hidden.
 
+Staged versions (a policy or blueprint version deployed as ``staged``) are never among the
+objects: a policy contributes its ``enforced_version`` (the latest one not staged), a
+blueprint the versions the clusters hold (``released_version``, rollout releases). Each
+staged version that reaches a cluster is listed in the desired state's ``staged`` instead
+(:func:`staged_for`), with the objects that would change if it alone were promoted, for
+the flow pipeline to evaluate flows with (``docs/design/staged-policies.md``).
+
 :func:`recompute` stores the result per cluster and bumps the cluster's generation only
 when the objects or settings changed (a SHA-256 digest of their canonical JSON), so a
 change touching one blueprint only rewrites the clusters it reaches.
@@ -19,8 +26,11 @@ change touching one blueprint only rewrites the clusters it reaches.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 import yaml
+from sqlalchemy import event as sa_event
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -133,6 +144,90 @@ def desired_for(
         _place(out, placed, obj, namespace, f"policy/{policy_id}@v{version}")
     out.objects.sort(key=_identity)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StagedPolicy:
+    """A policy whose current version is staged (its enforced version is in ``policies``)."""
+
+    id: str
+    version: int
+    obj: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        kind, namespace, name = _identity(self.obj)
+        return f"{kind}/{namespace}/{name}"
+
+
+def staged_for(
+    cluster: ClusterFacts,
+    blueprints: Mapping[str, SourcedBlueprint],
+    policies: Sequence[tuple[str, int, dict[str, Any]]],
+    staged_policies: Sequence[StagedPolicy],
+    staged_blueprints: Mapping[str, tuple[str, SourcedBlueprint]],
+    enforced: Desired,
+) -> list[dict[str, Any]]:
+    """The staged versions reaching ``cluster``: per version, what promoting it alone would
+    change in ``enforced`` (the cluster's desired state): ``add`` the objects it would add
+    or change (stamped with its source), ``remove`` the (kind, namespace, name) of those
+    it would take away. ``staged_blueprints``: name -> (blueprint id, staged version)."""
+    out: list[dict[str, Any]] = []
+    for staged in staged_policies:
+        replaced = [p for p in policies if p[0] != staged.id]
+        replaced.append((staged.id, staged.version, staged.obj))
+        replaced.sort(key=lambda p: _identity(p[2]))
+        hypothetical = desired_for(cluster, blueprints, replaced)
+        out.append(
+            _staged_entry("policy", staged.id, staged.label, staged.version, enforced, hypothetical)
+        )
+    for name, (bp_id, sourced) in sorted(staged_blueprints.items()):
+        held = blueprints.get(name)
+        if not assigned(sourced.spec, cluster) and (
+            held is None or not assigned(held.spec, cluster)
+        ):
+            continue
+        hypothetical = desired_for(cluster, {**blueprints, name: sourced}, policies)
+        entry = _staged_entry(
+            "blueprint", bp_id, f"Blueprint//{name}", sourced.version, enforced, hypothetical
+        )
+        out.append(entry)
+    return out
+
+
+def _staged_entry(
+    kind: str, source_id: str, label: str, version: int, enforced: Desired, hypothetical: Desired
+) -> dict[str, Any]:
+    before = {_identity(o): _unsourced(o) for o in enforced.objects}
+    after = {_identity(o): o for o in hypothetical.objects}
+    add = [o for key, o in after.items() if before.get(key) != _unsourced(o)]
+    remove = [list(key) for key in before if key not in after]
+    return {
+        "kind": kind,
+        "id": source_id,
+        "policy": label,
+        "version": version,
+        "add": add,
+        "remove": remove,
+    }
+
+
+def _unsourced(obj: Mapping[str, Any]) -> Any:
+    """The object without its ``netwarden.dev/source`` annotation (which names the
+    version): two versions with the same content are the same object."""
+    meta = dict(obj.get("metadata") or {})
+    meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != SOURCE}
+    return {**obj, "metadata": meta}
+
+
+def staged_objects(
+    enforced: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The objects of a cluster if the staged version of ``entry`` were promoted."""
+    gone = {tuple(key) for key in entry.get("remove", [])}
+    added = list(entry.get("add", []))
+    gone |= {_identity(o) for o in added}
+    return [o for o in enforced if _identity(o) not in gone] + added
 
 
 def _setting(out: Desired, key: str, value: str, source: str) -> None:
@@ -284,6 +379,8 @@ def recompute(
     released = load_released(session, org_id)
     namespaces = _namespaces(session, ids)
     policies = _policies(session, ids)
+    staged_policies = _staged_policies(session, ids)
+    staged_blueprints = load_staged_blueprints(session, org_id)
     known = _known(session, ids)
     changed: dict[str, int] = {}
     inserts: list[dict[str, Any]] = []
@@ -292,12 +389,17 @@ def recompute(
     for cluster in clusters:
         facts = ClusterFacts(cluster.name, cluster.labels or {}, namespaces.get(cluster.id, {}))
         blueprints = released.for_cluster(cluster.id)
-        desired = desired_for(facts, blueprints, policies.get(cluster.id, []))
+        own = policies.get(cluster.id, [])
+        desired = desired_for(facts, blueprints, own)
         digest = desired.digest()
         generation, old_digest = known.get(cluster.id, (0, None))
+        staged = staged_for(
+            facts, blueprints, own, staged_policies.get(cluster.id, []), staged_blueprints, desired
+        )
         row: dict[str, Any] = {
             "cluster_id": cluster.id,
             "conflicts": desired.conflicts,
+            "staged": staged,  # not in the digest: the agent never sees staged versions
             "computed_at": now,
         }
         if old_digest != digest:
@@ -319,7 +421,59 @@ def recompute(
         session.execute(insert(DesiredState), inserts)
     if updates:
         session.execute(update(DesiredState), updates)
+    if changed:
+        session.info.setdefault(_CHANGED, set()).update(changed)
     return changed
+
+
+# --- change notification ---------------------------------------------------------------
+
+_CHANGED = "netwarden.desired.changed"
+_watchers: weakref.WeakSet[GenerationWatch] = weakref.WeakSet()
+
+
+class GenerationWatch:
+    """Wakes the long polls of agents (``GET /agent/desired-state``) when a transaction of
+    this process that changed desired states commits, instead of their re-reading the
+    database every half second. Changes committed by another server process are seen by
+    the pollers' periodic re-check. ``notify`` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        _watchers.add(self)
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next change, or ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        if self._event is None or self._loop is not loop:  # first wait, or a new loop
+            self._loop, self._event = loop, asyncio.Event()
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    def notify(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+
+        def wake() -> None:
+            event.set()
+            self._event = asyncio.Event()  # later waiters wait for the next change
+
+        loop.call_soon_threadsafe(wake)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(_CHANGED, None):
+        for watch in list(_watchers):
+            watch.notify()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 def _known(session: Session, cluster_ids: list[str]) -> dict[str, tuple[int, str | None]]:
@@ -348,14 +502,15 @@ def _namespaces(
 def _policies(
     session: Session, cluster_ids: list[str]
 ) -> dict[str, list[tuple[str, int, dict[str, Any]]]]:
+    """The enforced version of each policy (a staged current version is not in force)."""
     out: dict[str, list[tuple[str, int, dict[str, Any]]]] = defaultdict(list)
     rows = session.execute(
-        select(Policy.cluster_id, Policy.id, Policy.version, PolicyVersion.yaml)
+        select(Policy.cluster_id, Policy.id, Policy.enforced_version, PolicyVersion.yaml)
         .join(PolicyVersion, PolicyVersion.policy_id == Policy.id)
         .where(
             Policy.cluster_id.in_(cluster_ids),
             Policy.deleted.is_(False),
-            PolicyVersion.version == Policy.version,
+            PolicyVersion.version == Policy.enforced_version,
         )
         .order_by(Policy.kind, Policy.namespace, Policy.name)
     )
@@ -364,3 +519,44 @@ def _policies(
         if isinstance(obj, dict):
             out[cluster_id].append((policy_id, version, obj))
     return out
+
+
+def _staged_policies(session: Session, cluster_ids: list[str]) -> dict[str, list[StagedPolicy]]:
+    out: dict[str, list[StagedPolicy]] = defaultdict(list)
+    rows = session.execute(
+        select(Policy.cluster_id, Policy.id, Policy.version, PolicyVersion.yaml)
+        .join(PolicyVersion, PolicyVersion.policy_id == Policy.id)
+        .where(
+            Policy.cluster_id.in_(cluster_ids),
+            Policy.staged.is_(True),
+            Policy.deleted.is_(False),
+            PolicyVersion.version == Policy.version,
+        )
+        .order_by(Policy.kind, Policy.namespace, Policy.name)
+    )
+    for cluster_id, policy_id, version, text in rows:
+        obj = parsed_object(text)
+        if isinstance(obj, dict):
+            out[cluster_id].append(StagedPolicy(policy_id, version, obj))
+    return out
+
+
+def load_staged_blueprints(
+    session: Session, org_id: str
+) -> dict[str, tuple[str, SourcedBlueprint]]:
+    """The org's blueprints whose current version is staged: name -> (id, that version)."""
+    rows = session.execute(
+        select(Blueprint.id, Blueprint.name, Blueprint.version, BlueprintVersion.yaml)
+        .join(BlueprintVersion, BlueprintVersion.blueprint_id == Blueprint.id)
+        .where(
+            Blueprint.org_id == org_id,
+            Blueprint.staged.is_(True),
+            Blueprint.deleted.is_(False),
+            BlueprintVersion.version == Blueprint.version,
+        )
+    ).all()
+    return {
+        name: (bp_id, SourcedBlueprint(name, version, parsed_blueprint(text)))
+        for bp_id, name, version, text in rows
+        if text
+    }

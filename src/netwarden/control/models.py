@@ -245,6 +245,11 @@ class Policy(Base):
     name: Mapped[str] = mapped_column(String(253))
     version: Mapped[int] = mapped_column(Integer, default=0)  # the current version number
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Staged policies: the current version is ``staged`` (evaluated on flows, not
+    # enforced) and the cluster holds ``enforced_version`` (0: none), the latest version
+    # that was not staged.
+    staged: Mapped[bool] = mapped_column(Boolean, default=False)
+    enforced_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -259,6 +264,7 @@ class PolicyVersion(Base):
     author: Mapped[str] = mapped_column(String(127))
     message: Mapped[str] = mapped_column(Text, default="")
     git_commit: Mapped[str] = mapped_column(String(64), default="")
+    staged: Mapped[bool] = mapped_column(Boolean, default=False)  # deployed as staged
     created_at: Mapped[datetime] = _created()
 
 
@@ -295,6 +301,9 @@ class Blueprint(Base):
     # (a BlueprintRelease row): the latest version once its waves completed.
     released_version: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The current version is staged: evaluated on the flows of the clusters it reaches,
+    # never released (clusters keep ``released_version`` and the releases of a rollout).
+    staged: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
@@ -309,6 +318,7 @@ class BlueprintVersion(Base):
     author: Mapped[str] = mapped_column(String(127))
     message: Mapped[str] = mapped_column(Text, default="")
     git_commit: Mapped[str] = mapped_column(String(64), default="")
+    staged: Mapped[bool] = mapped_column(Boolean, default=False)  # deployed as staged
     created_at: Mapped[datetime] = _created()
 
 
@@ -326,6 +336,9 @@ class DesiredState(Base):
     objects: Mapped[list[Any]] = mapped_column(JSON, default=list)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     conflicts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Staged versions reaching the cluster (never sent to the agent): per version, the
+    # objects that would change if it were promoted (``desired.staged_for``).
+    staged: Mapped[list[Any]] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = _created()
 
 

@@ -10,17 +10,23 @@ kind the engine supports, namespaced kinds (NetworkPolicy, CiliumNetworkPolicy) 
 namespace they are filed under, cluster-wide kinds (CiliumClusterwideNetworkPolicy,
 AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy) without one. Any
 problem is an :class:`Invalid` with the loader's located diagnostics (line, field path).
+
+A version can be written ``staged``: it is not enforced (the cluster keeps the policy's
+``enforced_version``, the latest version not staged) but evaluated on the cluster's flows
+(``control/staging.py``); :func:`promote` makes it enforced in one step, with the staged
+outcomes of the last hours in the audit entry.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from netwarden.control import desired
+from netwarden.control import desired, staging
 from netwarden.control.access import Access, Conflict, Invalid
 from netwarden.control.models import Cluster, Namespace, Policy, PolicyScope, PolicyVersion, utcnow
 from netwarden.control.rbac import Action, Target
@@ -101,6 +107,8 @@ def policy_doc(policy: Policy, version: PolicyVersion | None = None) -> dict[str
         "workspace": policy.workspace_id,
         "version": policy.version,
         "deleted": policy.deleted,
+        "staged": policy.staged,
+        "enforced_version": policy.enforced_version or None,
         "updated_at": policy.updated_at.isoformat(),
     }
     if version is not None:
@@ -117,6 +125,7 @@ def version_doc(version: PolicyVersion) -> dict[str, Any]:
         "message": version.message,
         "created_at": version.created_at.isoformat(),
         "git_commit": version.git_commit or None,
+        "staged": version.staged,
         "yaml": version.yaml,
     }
 
@@ -142,7 +151,15 @@ def _what(p: Parsed | Policy, cluster: Cluster) -> str:
     return f"policy {p.kind} {where}/{p.name}"
 
 
-def create(acc: Access, cluster: Cluster, yaml_text: str, message: str, commit: str = "") -> Policy:
+def create(
+    acc: Access,
+    cluster: Cluster,
+    yaml_text: str,
+    message: str,
+    commit: str = "",
+    *,
+    staged: bool = False,
+) -> Policy:
     parsed = parse(yaml_text)
     target = target_of(acc, cluster, parsed.namespace)
     acc.require(_actions(parsed.scope)[1], target, _what(parsed, cluster))
@@ -167,7 +184,7 @@ def create(acc: Access, cluster: Cluster, yaml_text: str, message: str, commit: 
     policy.deleted = False
     acc.session.add(policy)
     acc.session.flush()
-    _add_version(acc, policy, yaml_text, message, commit)
+    _add_version(acc, policy, yaml_text, message, commit, staged=staged)
     return policy
 
 
@@ -200,6 +217,8 @@ def update(
     message: str,
     expected: int | None = None,
     commit: str = "",
+    *,
+    staged: bool = False,
 ) -> Policy:
     policy, _ = load(acc, policy_id, write=True)
     _check(policy, expected)
@@ -215,11 +234,44 @@ def update(
             "name and namespace (create a new one instead)",
             [{"field": "metadata", "line": None, "message": "kind, name or namespace changed"}],
         )
-    if not policy.deleted and current(acc, policy).yaml == yaml_text:
+    if not policy.deleted and policy.staged == staged and current(acc, policy).yaml == yaml_text:
         return policy  # nothing changed: no new version (idempotent apply)
     policy.deleted = False
-    _add_version(acc, policy, yaml_text, message, commit)
+    _add_version(acc, policy, yaml_text, message, commit, staged=staged)
     return policy
+
+
+def promote(
+    acc: Access,
+    policy_id: str,
+    preview: Callable[[Policy, Cluster], dict[str, Any]],
+    message: str = "",
+    expected: int | None = None,
+) -> Policy:
+    """Make the staged current version enforced: a new version with its YAML, not staged.
+    ``preview`` gives the staged outcomes recorded for it (``staging.preview``), put in
+    the audit entry's ``after``."""
+    policy, cluster = load(acc, policy_id, write=True)
+    _check(policy, expected)
+    if policy.deleted or not policy.staged:
+        raise Conflict(f"{_what(policy, cluster)} is not staged: nothing to promote")
+    staged_version = policy.version
+    outcomes = preview(policy, cluster)
+    _add_version(
+        acc,
+        policy,
+        current(acc, policy).yaml,
+        message or f"promote staged version {staged_version}",
+        "",
+        action="promote",
+        extra={"promoted_version": staged_version, "staged_preview": outcomes},
+    )
+    return policy
+
+
+def staged_label(policy: Policy) -> str:
+    """The name flows carry for the policy's staged version (``Kind/namespace/name``)."""
+    return f"{policy.kind}/{policy.namespace}/{policy.name}"
 
 
 def delete(acc: Access, policy_id: str, message: str, expected: int | None = None) -> Policy:
@@ -243,12 +295,29 @@ def rollback(
     return policy
 
 
-def _add_version(acc: Access, policy: Policy, yaml_text: str, message: str, commit: str) -> None:
+def _add_version(
+    acc: Access,
+    policy: Policy,
+    yaml_text: str,
+    message: str,
+    commit: str,
+    *,
+    staged: bool = False,
+    action: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     before = None
+    was_staged = policy.staged
     if policy.version:
         before = {"version": policy.version, "yaml": current(acc, policy).yaml}
+        if was_staged:
+            before |= {"staged": True, "enforced_version": policy.enforced_version or None}
     policy.version += 1
     policy.updated_at = utcnow()
+    staged = staged and bool(yaml_text)  # a deletion is never staged
+    policy.staged = staged
+    if not staged:
+        policy.enforced_version = policy.version
     acc.session.add(
         PolicyVersion(
             policy_id=policy.id,
@@ -257,12 +326,19 @@ def _add_version(acc: Access, policy: Policy, yaml_text: str, message: str, comm
             author=acc.actor.subject,
             message=message,
             git_commit=commit or acc.git_commit,
+            staged=staged,
         )
     )
     acc.session.flush()
     desired.recompute(acc.session, acc.actor.org_id, [policy.cluster_id])
-    action = "delete" if not yaml_text else ("create" if policy.version == 1 else "update")
-    after = {"version": policy.version, "yaml": yaml_text}
+    if staged or was_staged:
+        staging.changed(acc, [policy.cluster_id])
+    if action is None:
+        action = "delete" if not yaml_text else ("create" if policy.version == 1 else "update")
+    after: dict[str, Any] = {"version": policy.version, "yaml": yaml_text}
+    if staged:
+        after |= {"staged": True, "enforced_version": policy.enforced_version or None}
+    after |= extra or {}
     acc.record(
         action,
         "policy",

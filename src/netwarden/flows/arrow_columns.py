@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netwarden.flows.arrow_schema import TCP_FLAGS, row_problems, true_mask
-from netwarden.flows.flow_columns import ARROW_SCHEMA
+from netwarden.flows.flow_columns import ARROW_SCHEMA, STAGED_COLUMNS
 from netwarden.flows.store import CLUSTER_LABEL, DEFAULT_CLUSTER, NANOS_PER_DAY
 
 # The one timestamp form converted here: RFC 3339 in UTC with T and Z, 0-9 fractional
@@ -71,10 +71,16 @@ def store_table(
         **{name: _policies(pc.struct_field(flows, name)) for name in POLICY_COLUMNS},
         "is_reply": pc.struct_field(flows, "is_reply"),
         "summary": _or(pc.struct_field(flows, "Summary"), ""),
+        # The bulk path reads Hubble's files: no Netwarden staged marks.
+        **{name: _empty_lists(len(flows)) for name in STAGED_COLUMNS},
         "raw": raw,
     }
     arrays = [columns[field.name].cast(field.type) for field in ARROW_SCHEMA]
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA), bad
+
+
+def _empty_lists(count: int) -> Any:
+    return pa.array([[]] * count, type=pa.list_(pa.string()))
 
 
 def flow_times(flow_time: Any, env_time: Any) -> tuple[Any, Any]:

@@ -44,11 +44,19 @@ from netwarden.flows.clickhouse_sql import (
     LAST_CHUNK,
     LOG_CHUNK,
     bind,
+    column_type,
     qualify,
     schema_statements,
 )
+from netwarden.flows.edges import CLICKHOUSE_EDGES, EdgeQuery, edges_sql
 from netwarden.flows.filter_core import FlowFilter, compile_filters
-from netwarden.flows.flow_columns import COLUMNS, conform, flow_from_raw, flow_table
+from netwarden.flows.flow_columns import (
+    ARROW_SCHEMA,
+    COLUMNS,
+    conform,
+    flow_from_raw,
+    flow_table,
+)
 from netwarden.flows.store import (
     AppendResult,
     FlowStore,
@@ -91,6 +99,8 @@ class ClickHouseFlowStore:
         self.chunk_rows = chunk_rows
         self._con = connection
         for statement in schema_statements(database, fsync):
+            self._con.command(statement)
+        for statement in _staged_columns_statements(database):
             self._con.command(statement)
         self._append_lock = threading.Lock()
         self._next_seq = 0
@@ -308,6 +318,12 @@ class ClickHouseFlowStore:
             if row[-1]  # sum() over no rows is 0 in ClickHouse, not NULL
         ]
 
+    def edge_rows(self, query: EdgeQuery) -> list[tuple[Any, ...]]:
+        """The flows grouped into observed edges (``flows.edges``), one row per group."""
+        sql, values = edges_sql(query, CLICKHOUSE_EDGES, table="{db}.flows")
+        statement, params = bind(self._sql(sql), values)
+        return self._con.rows(statement, params)
+
     # --- retention ---------------------------------------------------------------------
 
     def enforce_retention(self, now: int) -> RetentionResult:
@@ -321,3 +337,16 @@ if TYPE_CHECKING:
 
     def _is_a_flow_store(store: ClickHouseFlowStore) -> FlowStore:
         return store  # mypy checks the class against the protocol here
+
+
+def _staged_columns_statements(database: str) -> list[str]:
+    """Tables created before staged policies get the staged columns (empty arrays)."""
+    return [
+        qualify(
+            f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {name} "
+            f"{column_type(name, ARROW_SCHEMA.field(name).type)} AFTER {after}",
+            database,
+        )
+        for table in ("flows", "flows_incoming")
+        for name, after in (("staged_denied", "summary"), ("staged_allowed", "staged_denied"))
+    ]

@@ -42,12 +42,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from netwarden.flows.edges import DUCKDB_EDGES, EdgeQuery, edges_sql
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.filter_types import Predicate
 from netwarden.flows.flow_columns import (
     ARROW_SCHEMA,
     COLUMNS,
     SCHEMA_SQL,
+    STAGED_COLUMNS_SQL,
     conform,
     day_of,
     flow_from_raw,
@@ -187,6 +189,7 @@ class DuckDBFlowStore:
         self._db = duckdb.connect(self.path)
         self._db.execute(SCHEMA_SQL)
         self._db.execute(_BLOCK_COLUMNS)
+        self._db.execute(STAGED_COLUMNS_SQL)
         self._db.execute(BLOCKS_SQL)
         self._db.execute(_BACKFILL_HOUR_ROLLUP)
         self._rollup_sql = {
@@ -402,6 +405,12 @@ class DuckDBFlowStore:
             for row in rows
             if row[-1] is not None
         ]
+
+    def edge_rows(self, query: EdgeQuery) -> list[tuple[Any, ...]]:
+        """The flows grouped into observed edges (``flows.edges``), one row per group."""
+        sql, params = edges_sql(query, DUCKDB_EDGES)
+        with self._db.cursor() as con:
+            return con.execute(sql, params).fetchall()
 
     # --- retention ---------------------------------------------------------------------
 

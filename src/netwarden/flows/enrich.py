@@ -32,7 +32,7 @@ from netwarden.engine.world import World
 from netwarden.flows.endpoints import EndpointInfo, ResolvedEndpoint, Resolver, split_labels
 from netwarden.flows.workloads import derive_workload
 from netwarden.model.endpoint import Endpoint
-from netwarden.model.flow import DropReason, Flow, FlowEndpoint, Layer4
+from netwarden.model.flow import DropReason, Flow, FlowEndpoint, Layer4, StagedVerdict
 from netwarden.model.flow import Verdict as HubbleVerdict
 from netwarden.model.ports import Protocol
 
@@ -69,7 +69,8 @@ class EnrichedFlow:
     decision, or Hubble's when ``attributed_by`` is HUBBLE. ``hubble_verdict`` is
     the policy decision Hubble's own fields state (None when they state none:
     a trace event, a drop for a non-policy reason); ``agrees_with_hubble`` compares
-    it with the engine's (None when either is missing).
+    it with the engine's (None when either is missing). ``staged`` holds the marks of
+    the cluster's staged policies that would decide the flow (set by the timeline).
     """
 
     flow: Flow
@@ -85,6 +86,8 @@ class EnrichedFlow:
     is_reply: bool = False
     protocol: str = ""
     port: int | None = None  # the connection's destination (server) port
+    # What the cluster's staged (not enforced) policies would do (``flows.staged``).
+    staged: tuple[StagedVerdict, ...] = ()
 
     @property
     def uncertain(self) -> bool:
@@ -105,6 +108,10 @@ class EnrichedFlow:
                 "is_reply": self.is_reply,
                 "protocol": self.protocol,
                 "port": self.port,
+                "staged": [
+                    {"policy": m.policy, "version": m.version, "outcome": m.outcome}
+                    for m in self.staged
+                ],
             },
         }
 

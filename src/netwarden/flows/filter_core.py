@@ -78,6 +78,12 @@ class FlowFilter:
     destination_cluster_name: tuple[str, ...] = ()
     ip_trace_id: tuple[int, ...] = ()
     encrypted: tuple[bool, ...] = ()
+    # Netwarden's extension (JSON: ``{"netwarden": {"staged_denied": [...]}}``): flows a
+    # staged policy would deny / allow. A value is the policy (``Kind/namespace/name``,
+    # ``namespace/name`` or ``name``; ``Blueprint//name`` or a blueprint's name), ``*``
+    # any staged policy.
+    staged_denied: tuple[str, ...] = ()
+    staged_allowed: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -31,7 +31,10 @@ if TYPE_CHECKING:
 
 def filter_to_json(ff: FlowFilter) -> dict[str, Any]:
     """Proto names, zero values omitted; enums by name, uint64 as strings."""
-    out = {name: _json_values(getattr(ff, name)) for name in ff.set_fields()}
+    out: dict[str, Any] = {name: _json_values(getattr(ff, name)) for name in ff.set_fields()}
+    extension = {name: out.pop(name) for name in NETWARDEN_FIELDS if name in out}
+    if extension:
+        out["netwarden"] = extension
     if "ip_trace_id" in out:  # uint64: protojson writes strings
         out["ip_trace_id"] = [str(v) for v in out["ip_trace_id"]]
     return out
@@ -84,6 +87,9 @@ def filter_from_json(cls: type[FlowFilter], obj: Mapping[str, Any]) -> FlowFilte
     """Proto names or lowerCamel; enums as names or numbers; FilterError if malformed."""
     kwargs: dict[str, tuple[Any, ...]] = {}
     for key, raw in obj.items():
+        if key == "netwarden":
+            kwargs |= _netwarden_fields(raw)
+            continue
         if key == "experimental":
             cel = (raw or {}).get("cel_expression") or (raw or {}).get("celExpression")
             if cel:
@@ -98,6 +104,28 @@ def filter_from_json(cls: type[FlowFilter], obj: Mapping[str, Any]) -> FlowFilte
             raise FilterError(f"FlowFilter.{key}: expected an array")
         kwargs[name] = tuple(_json_item(name, item) for item in raw)
     return cls(**kwargs)
+
+
+# Netwarden's extension of FlowFilter, under ``"netwarden"`` in its JSON form.
+NETWARDEN_FIELDS = ("staged_denied", "staged_allowed")
+
+
+def _netwarden_fields(raw: Any) -> dict[str, tuple[Any, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise FilterError("FlowFilter.netwarden: expected an object")
+    out: dict[str, tuple[Any, ...]] = {}
+    for key, values in raw.items():
+        name = {json_name(n): n for n in NETWARDEN_FIELDS}.get(key, key)
+        if name not in NETWARDEN_FIELDS:
+            raise FilterError(f"unknown FlowFilter.netwarden field {key!r}")
+        if values is None:
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise FilterError(f"FlowFilter.netwarden.{key}: expected an array of strings")
+        out[name] = tuple(values)
+    return out
 
 
 def _json_item(name: str, item: Any) -> Any:

@@ -346,6 +346,33 @@ def _cluster_name(ff: FlowFilter) -> Predicate | None:
     return all_of(checks)
 
 
+def staged_matches(policy: str, wanted: str) -> bool:
+    """A staged policy label (``Kind/namespace/name``) against a filter value: ``*`` (or
+    empty) any, else the label, or its ``namespace/name`` or ``name`` tail."""
+    return wanted in ("", "*") or policy == wanted or policy.endswith("/" + wanted)
+
+
+def _staged_outcome(values: Sequence[str], outcome: str) -> Predicate:
+    def match(flow: Flow) -> bool:
+        return any(
+            s.outcome == outcome and staged_matches(s.policy, v)
+            for s in flow.staged
+            for v in values
+        )
+
+    return match
+
+
+def _staged(ff: FlowFilter) -> Predicate | None:
+    """Netwarden's extension: flows a staged policy would deny (or allow)."""
+    checks: list[Predicate] = []
+    if ff.staged_denied:
+        checks.append(_staged_outcome(ff.staged_denied, "deny"))
+    if ff.staged_allowed:
+        checks.append(_staged_outcome(ff.staged_allowed, "allow"))
+    return all_of(checks)
+
+
 _BUILDERS: tuple[Callable[[FlowFilter], Predicate | None], ...] = (
     _simple,
     _event_type,
@@ -363,4 +390,5 @@ _BUILDERS: tuple[Callable[[FlowFilter], Predicate | None], ...] = (
     _tcp_flags,
     _node_name,
     _cluster_name,
+    _staged,
 )

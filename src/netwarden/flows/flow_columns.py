@@ -69,6 +69,8 @@ CREATE TABLE IF NOT EXISTS flows (
     ingress_denied_by VARCHAR[] NOT NULL,
     is_reply BOOLEAN,
     summary VARCHAR NOT NULL,
+    staged_denied VARCHAR[] NOT NULL DEFAULT [],   -- staged policies that would deny it
+    staged_allowed VARCHAR[] NOT NULL DEFAULT [],  -- ... that would allow it (StagedVerdict)
     raw VARCHAR NOT NULL USING COMPRESSION zstd  -- the flow's JSON or Hubble line (flow_from_raw)
 );
 CREATE TABLE IF NOT EXISTS flow_rollup_minute (
@@ -140,6 +142,8 @@ ARROW_SCHEMA = pa.schema(
         ("ingress_denied_by", pa.list_(pa.string())),
         ("is_reply", pa.bool_()),
         ("summary", pa.string()),
+        ("staged_denied", pa.list_(pa.string())),
+        ("staged_allowed", pa.list_(pa.string())),
         ("raw", pa.string()),
     ]
 )
@@ -284,6 +288,7 @@ def _row(
         _policies(flow.ingress_denied_by),
         flow.is_reply,
         flow.Summary,
+        *staged_columns(flow),
         raw,
     )
 
@@ -302,6 +307,23 @@ def _endpoint(endpoint: FlowEndpoint) -> tuple[object, ...]:
         endpoint.identity,
         workload,
     )
+
+
+STAGED_COLUMNS = ("staged_denied", "staged_allowed")
+# Stores written before staged policies: their flows have no staged marks.
+STAGED_COLUMNS_SQL = """
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS staged_denied VARCHAR[] DEFAULT [];
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS staged_allowed VARCHAR[] DEFAULT [];
+"""
+
+
+def staged_columns(flow: Flow) -> tuple[list[str], list[str]]:
+    """The ``staged_denied`` and ``staged_allowed`` columns: the staged policies that would
+    deny / allow the flow (``Flow.staged``, Netwarden's extension)."""
+    if not flow.staged:
+        return [], []
+    denied = [s.policy for s in flow.staged if s.outcome == "deny"]
+    return denied, [s.policy for s in flow.staged if s.outcome == "allow"]
 
 
 def _policies(policies: tuple[Policy, ...]) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from netwarden.model.flow import Flow
+from netwarden.model.flow import STAGED_EXTENSION_TYPE, Flow, StagedVerdict
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,7 +33,19 @@ def flow_to_json(flow: Flow) -> dict[str, Any]:
     out = _message(flow)
     if flow.time is not None:
         out["time"] = format_time(flow.time)
+    if flow.staged:
+        out["extensions"] = staged_extension(flow.staged)
     return out
+
+
+def staged_extension(staged: tuple[StagedVerdict, ...]) -> dict[str, Any]:
+    """Netwarden's marks as Hubble's ``extensions`` (a protojson ``Any``)."""
+    return {
+        "@type": STAGED_EXTENSION_TYPE,
+        "staged": [
+            {"policy": s.policy, "version": s.version, "outcome": s.outcome} for s in staged
+        ],
+    }
 
 
 def _message(message: Any) -> dict[str, Any]:
@@ -53,7 +65,9 @@ def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
     found = _FIELDS.get(cls)
     if found is None:
         found = tuple(
-            (f.name, f.default) for f in fields(cls) if not (cls is Flow and f.name == "time")
+            (f.name, f.default)
+            for f in fields(cls)
+            if not (cls is Flow and f.name in ("time", "staged"))
         )
         _FIELDS[cls] = found
     return found

@@ -356,6 +356,34 @@ read_policies = repeated(
     )
 )
 
+
+def read_extensions(value: object, path: str, key: str) -> tuple[m.StagedVerdict, ...]:
+    """Hubble's ``extensions`` (a protojson ``Any``): Netwarden's staged-policy marks when
+    its ``@type`` is ours; any other extension is not ours to read (nothing)."""
+    if not isinstance(value, dict):
+        raise _wrong(path, key, "an object", value)
+    if value.get("@type") != m.STAGED_EXTENSION_TYPE:
+        return ()
+    where = join(path, key)
+    items = value.get("staged") or []
+    if not isinstance(items, list):
+        raise _wrong(where, "staged", "an array", items)
+    return tuple(_read_staged(item, where, f"staged[{i}]") for i, item in enumerate(items))
+
+
+def _read_staged(item: object, path: str, key: str) -> m.StagedVerdict:
+    if not isinstance(item, dict):
+        raise _wrong(path, key, "an object", item)
+    where = join(path, key)
+    outcome = read_str(item.get("outcome", ""), where, "outcome")
+    if outcome not in ("deny", "allow"):
+        raise FieldError(join(where, "outcome"), f"expected deny or allow, got {outcome!r}")
+    version = item.get("version", 0)
+    if type(version) is not int:
+        raise _wrong(where, "version", "an integer", version)
+    return m.StagedVerdict(read_str(item.get("policy", ""), where, "policy"), version, outcome)
+
+
 FLOW_FIELDS = spec(
     {
         "time": read_time,
@@ -397,6 +425,9 @@ def flow_from_json(
     ``path`` is the object's own path in its line (``"flow"`` inside an envelope).
     """
     kwargs = read_fields(obj, path, FLOW_FIELDS)
+    extensions = obj.get("extensions")
+    if extensions is not None:  # Hubble's Any: Netwarden's staged marks, when ours
+        kwargs["staged"] = read_extensions(extensions, path, "extensions")
     if time is not None and "time" not in kwargs:
         kwargs["time"] = time
     if node_name and not kwargs.get("node_name"):

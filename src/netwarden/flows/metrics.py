@@ -13,6 +13,8 @@ names), since Netwarden serves a fleet.
   from the host identity) and L7 events.
 - ``netwarden_flows_ingested_total``, ``netwarden_flows_duplicate_total``,
   ``netwarden_flow_lines_rejected_total``, ``netwarden_live_lost_total``: the pipeline.
+- ``netwarden_staged_verdicts_total{cluster,policy,outcome}``: flows a staged (not
+  enforced) policy would deny / allow (``Flow.staged``), per staged policy.
 
 Metrics live in their own :class:`CollectorRegistry` (one per server), without the
 ``_created`` series Hubble's Go exporter does not emit.
@@ -127,6 +129,12 @@ class FlowMetrics:
             ["cluster"],
             registry=r,
         )
+        self.staged = Counter(
+            "netwarden_staged_verdicts_total",
+            "Flows a staged (not enforced) policy would deny or allow",
+            ["cluster", "policy", "outcome"],
+            registry=r,
+        )
         self.live_lost = Counter(
             "netwarden_live_lost_total",
             "Flows dropped from slow live-tail subscribers' buffers",
@@ -138,7 +146,10 @@ class FlowMetrics:
         processed: Tally[tuple[str, ...]] = Tally()
         drops: Tally[tuple[str, ...]] = Tally()
         policy: Tally[tuple[str, ...]] = Tally()
+        staged: Tally[tuple[str, ...]] = Tally()
         for flow in flows:
+            for mark in flow.staged:
+                staged[(cluster, mark.policy, mark.outcome)] += 1
             context = (cluster, flow.source.namespace, flow.destination.namespace)
             protocol = flow_protocol(flow)
             verdict = enum_name(flow.verdict)
@@ -155,6 +166,8 @@ class FlowMetrics:
                 counter.labels(*labels).inc(n)
         for labels, n in policy.items():
             self.policy.labels(*labels).inc(n)
+        for labels, n in staged.items():
+            self.staged.labels(*labels).inc(n)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from time import time_ns
 from typing import Any
 
 from netwarden.flows.decode import DecodeResult, decode_lines
+from netwarden.flows.edges import DEFAULT_EXAMPLES, observed_edges
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.flow_columns import flow_table
 from netwarden.flows.live import LiveHub, Subscription
@@ -37,6 +38,7 @@ from netwarden.flows.scope import FlowScope
 from netwarden.flows.store import AppendResult, FlowStore, Order, flow_cluster
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.flow import Flow
+from netwarden.model.observed import ObservedEdge
 
 MAX_REPORTED_ERRORS = 100
 RECENT_KEYS = 1_000_000
@@ -222,6 +224,28 @@ class FlowService:
         for flow in found:
             if scope.sees_flow(flow):
                 yield flow
+
+    def edges(
+        self,
+        scope: FlowScope,
+        *,
+        cluster: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        verdicts: Collection[str] | None = None,
+        examples: int = DEFAULT_EXAMPLES,
+    ) -> list[ObservedEdge]:
+        """The distinct observed edges of the stored flows **within scope**, grouped by the
+        store (``flows/edges.py``): what recommendations and impact previews read."""
+        return observed_edges(
+            self.store,
+            cluster=cluster,
+            since=since,
+            until=until,
+            scope=scope,
+            verdicts=verdicts,
+            examples=examples,
+        )
 
     def subscribe(
         self,

@@ -89,6 +89,8 @@ def filter_sql(ff: FlowFilter, dialect: Dialect = DUCKDB) -> tuple[str, list[obj
         translated = _field_sql(ff, name, dialect)
         if translated is None:
             exact = False
+            if name in ("staged_denied", "staged_allowed"):  # a superset: any staged mark
+                parts.append(f"length({name}) > 0")
             continue
         sql, values = translated
         parts.append(f"coalesce(({sql}), FALSE)")
@@ -118,6 +120,8 @@ def _field_sql(ff: FlowFilter, name: str, dialect: Dialect) -> tuple[str, list[o
         wanted = [bool(v) for v in values]
         known = "(is_reply IS NOT NULL OR verdict = 'DROPPED')"
         return f"{known} AND coalesce(is_reply, FALSE) IN ({marks(wanted)})", wanted
+    if name in ("staged_denied", "staged_allowed"):
+        return _staged_sql(name, values)
     if name in ("source_ip", "destination_ip") and all(_is_address(v) for v in values):
         column = "ip_src" if name == "source_ip" else "ip_dst"
         return f"{column} IN ({marks(values)})", list(values)
@@ -166,6 +170,15 @@ def _pod_sql(side: str, values: Sequence[str], dialect: Dialect) -> tuple[str, l
         alternatives.append("(" + " AND ".join(checks) + ")")
     not_empty = f"NOT ({side}_namespace = '' AND {side}_pod = '')"
     return f"{not_empty} AND (" + " OR ".join(alternatives) + ")", params
+
+
+def _staged_sql(column: str, values: Sequence[str]) -> tuple[str, list[object]] | None:
+    """Flows with some staged mark of that outcome (the same SQL in both dialects): exact
+    for ``*``; for a name (labels match by their tail) ``filter_sql`` keeps the superset
+    ``length(column) > 0`` and the flows are checked in Python."""
+    if all(v in ("", "*") for v in values):
+        return f"length({column}) > 0", []
+    return None
 
 
 def _is_address(text: str) -> bool:

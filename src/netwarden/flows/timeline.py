@@ -14,6 +14,11 @@ fields, and its attribution is UNKNOWN with the reason ``no policy snapshot``.
 :func:`with_attribution` writes the engine's answer into the flow's own fields where the
 flow has none (workload names, and Hubble's ``*_allowed_by`` / ``*_denied_by`` lists),
 so stored flows can be counted by policy; Hubble's fields win when present.
+
+A snapshot may also hold the cluster's *staged* versions (:class:`StagedSource`): each
+flow is then evaluated with each of them too and carries the marks of those that would
+decide it (``EnrichedFlow.staged``, written to ``Flow.staged`` by ``with_attribution``);
+see :mod:`netwarden.flows.staged`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from netwarden.engine.verdict import DirectionVerdict, Reason
 from netwarden.engine.world import World
 from netwarden.flows.endpoints import EndpointInfo
 from netwarden.flows.enrich import AttributedBy, Decision, EnrichedFlow, Enricher, hubble_decision
-from netwarden.model.flow import Flow, FlowEndpoint, Policy, Workload
+from netwarden.flows.staged import StagedEvaluator, StagedSource, mark_flows
+from netwarden.model.flow import Flow, FlowEndpoint, Policy, StagedVerdict, Workload
 
 NO_SNAPSHOT = "no policy snapshot at the flow's time"
 _DENY_REASONS = frozenset({Reason.ADMIN_DENY, Reason.DENY_RULE, Reason.BASELINE_DENY})
@@ -36,11 +42,13 @@ _DENY_REASONS = frozenset({Reason.ADMIN_DENY, Reason.DENY_RULE, Reason.BASELINE_
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A cluster's inventory and policies, in force from ``since`` (ns since the epoch)."""
+    """A cluster's inventory and policies, in force from ``since`` (ns since the epoch),
+    and the versions staged on it then (evaluated, not enforced)."""
 
     since: int
     world: World
     label: str = ""  # e.g. "generation 12": shown with attributions
+    staged: tuple[StagedSource, ...] = ()
 
 
 class PolicyTimeline:
@@ -54,6 +62,7 @@ class PolicyTimeline:
         self._snapshots: list[Snapshot] = []
         self._times: list[int] = []
         self._enrichers: OrderedDict[int, Enricher] = OrderedDict()  # by id(snapshot)
+        self._staged: OrderedDict[int, tuple[StagedEvaluator, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -63,13 +72,20 @@ class PolicyTimeline:
     def snapshots(self) -> tuple[Snapshot, ...]:
         return tuple(self._snapshots)
 
-    def record(self, since: int, world: World, label: str = "") -> Snapshot:
+    def record(
+        self,
+        since: int,
+        world: World,
+        label: str = "",
+        staged: Sequence[StagedSource] = (),
+    ) -> Snapshot:
         """Add a snapshot in force from ``since``; one at the same time is replaced."""
-        snapshot = Snapshot(since, world, label)
+        snapshot = Snapshot(since, world, label, tuple(staged))
         with self._lock:
             index = bisect_right(self._times, since)
             if index and self._times[index - 1] == since:
                 self._enrichers.pop(id(self._snapshots[index - 1]), None)
+                self._staged.pop(id(self._snapshots[index - 1]), None)
                 self._snapshots[index - 1] = snapshot
             else:
                 self._snapshots.insert(index, snapshot)
@@ -92,6 +108,7 @@ class PolicyTimeline:
             keep = max(bisect_right(self._times, time) - 1, 0)
             for old in self._snapshots[:keep]:
                 self._enrichers.pop(id(old), None)
+                self._staged.pop(id(old), None)
             del self._snapshots[:keep], self._times[:keep]
             return keep
 
@@ -110,6 +127,22 @@ class PolicyTimeline:
                 self._enrichers.popitem(last=False)
         return enricher
 
+    def staged_evaluators(self, snapshot: Snapshot) -> tuple[StagedEvaluator, ...]:
+        """The evaluators of ``snapshot``'s staged versions (kept like the enrichers,
+        with their verdict caches, for the most recently used snapshots)."""
+        key = id(snapshot)
+        with self._lock:
+            found = self._staged.get(key)
+            if found is not None:
+                self._staged.move_to_end(key)
+                return found
+        evaluators = tuple(StagedEvaluator(source) for source in snapshot.staged)
+        with self._lock:
+            self._staged[key] = evaluators
+            while len(self._staged) > self.max_engines:
+                self._staged.popitem(last=False)
+        return evaluators
+
     def enrich(
         self, flows: Sequence[Flow], *, always_attribute: bool | None = None
     ) -> list[EnrichedFlow]:
@@ -126,9 +159,30 @@ class PolicyTimeline:
             else:
                 enricher = self.enricher(snapshot)
                 results = enricher.enrich(batch, always_attribute=always_attribute)
+                if snapshot.staged:
+                    results = _with_staged(results, self.staged_evaluators(snapshot))
             for i, result in zip(indexes, results, strict=True):
                 out[i] = result
         return [item for item in out if item is not None]
+
+
+def _with_staged(
+    results: list[EnrichedFlow], evaluators: Sequence[StagedEvaluator]
+) -> list[EnrichedFlow]:
+    marks = mark_flows(results, evaluators)
+    return [
+        _restaged(result, staged) if staged else result
+        for result, staged in zip(results, marks, strict=True)
+    ]
+
+
+def _restaged(e: EnrichedFlow, staged: tuple[StagedVerdict, ...]) -> EnrichedFlow:
+    """``replace(e, staged=staged)``, spelled out: several times faster per flow."""
+    return EnrichedFlow(
+        e.flow, e.source, e.destination, e.egress, e.ingress, e.verdict, e.uncertain_reason,
+        e.agrees_with_hubble, e.hubble_verdict, e.attributed_by, e.is_reply, e.protocol,
+        e.port, staged,
+    )  # fmt: skip
 
 
 def _unattributed(flow: Flow) -> EnrichedFlow:
@@ -145,8 +199,8 @@ def _unattributed(flow: Flow) -> EnrichedFlow:
 
 def with_attribution(enriched: EnrichedFlow) -> Flow:
     """The flow with the engine's answers in the fields it lacks: endpoint namespace, pod
-    and workload, and the ``*_allowed_by`` / ``*_denied_by`` policy lists (only when the
-    flow carries none of them and the engine attributed it)."""
+    and workload, the ``*_allowed_by`` / ``*_denied_by`` policy lists (only when the
+    flow carries none of them and the engine attributed it), and the staged marks."""
     flow = enriched.flow
     source = _fill_endpoint(flow.source, enriched.source)
     destination = _fill_endpoint(flow.destination, enriched.destination)
@@ -158,6 +212,8 @@ def with_attribution(enriched: EnrichedFlow) -> Flow:
     if enriched.attributed_by is AttributedBy.ENGINE and not _has_policy_lists(flow):
         changes.update(_policy_lists("egress", enriched.egress))
         changes.update(_policy_lists("ingress", enriched.ingress))
+    if enriched.staged and enriched.staged != flow.staged:
+        changes["staged"] = enriched.staged
     return replace(flow, **changes) if changes else flow  # type: ignore[arg-type]
 
 

@@ -367,6 +367,23 @@ class Policy:
     kind: str = ""
 
 
+STAGED_EXTENSION_TYPE = "type.netwarden.dev/netwarden.v1.FlowExtensions"
+
+
+@dataclass(frozen=True, slots=True)
+class StagedVerdict:
+    """Netwarden's mark on a flow: what a staged (not enforced) policy would do to it.
+
+    ``policy`` is ``Kind/namespace/name`` (``Kind//name`` cluster-wide; ``Blueprint//name``
+    for a staged blueprint version), ``outcome`` ``deny`` or ``allow``. Carried in
+    Hubble's ``extensions`` field (``STAGED_EXTENSION_TYPE``), never in Hubble's own.
+    """
+
+    policy: str
+    version: int
+    outcome: str  # "deny" | "allow"
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     """``flow.Flow``. ``time`` is nanoseconds since the Unix epoch (None when absent).
@@ -401,6 +418,7 @@ class Flow:
     egress_denied_by: tuple[Policy, ...] = ()
     ingress_denied_by: tuple[Policy, ...] = ()
     Summary: str = ""
+    staged: tuple[StagedVerdict, ...] = ()  # Netwarden's extension (``extensions``)
 
     @property
     def is_policy_verdict(self) -> bool:

@@ -1,0 +1,235 @@
+// The shapes of the answers the console reads. The routes answer free-form JSON
+// objects in the OpenAPI document, so these views name the fields used; they follow
+// the control plane's *_doc functions and the Hubble flow JSON.
+
+export interface Grants {
+  org_admin: boolean;
+  org_viewer: boolean;
+  infra_admin: string[];
+  infra_viewer: string[];
+  project_admin: string[];
+  project_viewer: string[];
+  workspace_admin: string[];
+  workspace_viewer: string[];
+}
+
+export interface Me {
+  id: string;
+  subject: string;
+  org: string;
+  grants: Grants;
+}
+
+export interface Cluster {
+  id: string;
+  name: string;
+  project: string;
+  labels: Record<string, string>;
+  cni_profile: string;
+  cilium_version: string;
+  policy_enforcement: string;
+  enforcement_mode: string;
+  last_heartbeat: string | null;
+}
+
+export interface Spool {
+  pending_batches: number;
+  pending_flows: number;
+  dropped_batches: number;
+  dropped_flows: number;
+}
+
+export interface SyncState {
+  cluster: string;
+  state: string;
+  desired_generation: number;
+  applied_generation: number;
+  errors: unknown[];
+  drift: unknown[];
+  unmanaged: unknown[];
+  last_heartbeat: string | null;
+  spool: Spool | null;
+}
+
+export interface PolicySummary {
+  id: string;
+  kind: string;
+  name: string;
+  namespace: string | null;
+  scope: string;
+  cluster: string;
+  project: string;
+  workspace: string | null;
+  version: number;
+  deleted: boolean;
+  updated_at: string;
+}
+
+export interface PolicyDoc extends PolicySummary {
+  yaml?: string;
+  author?: string;
+  message?: string;
+}
+
+export interface Version {
+  version: number;
+  author: string;
+  message: string;
+  created_at: string;
+  git_commit: string | null;
+  yaml: string;
+}
+
+export interface ConnectionChange {
+  from: string;
+  to: string;
+  added: string | null;
+  removed: string | null;
+}
+
+export interface PolicyDiff {
+  from: number;
+  to: number;
+  text: string;
+  rules: { added: string[]; removed: string[] };
+  connections:
+    | { available: true; cluster: string; pods: number; changes: ConnectionChange[]; truncated: boolean }
+    | { available: false; reason: string };
+}
+
+export interface Validation {
+  valid: true;
+  kind: string;
+  name: string;
+  namespace: string | null;
+  scope: string;
+  rules: number;
+  may_write: boolean;
+}
+
+export interface Blueprint {
+  id: string;
+  name: string;
+  project: string | null;
+  version: number;
+  deleted: boolean;
+  updated_at: string;
+  yaml?: string;
+}
+
+export interface Wave {
+  name: string;
+  phase: string;
+  clusters: SyncState[];
+}
+
+export interface Rollout {
+  blueprint: string;
+  version: number;
+  released_version: number;
+  state: string;
+  wave: string | null;
+  message: string;
+  soak_seconds: number;
+  pause_on_failure: boolean;
+  started_at: string;
+  updated_at: string;
+  waves: Wave[];
+}
+
+export interface Node {
+  cluster: string;
+  namespace: string;
+  workload: string;
+}
+
+export interface Edge {
+  source: Node;
+  destination: Node;
+  flows: number;
+  verdicts: Record<string, number>;
+  ports: { port: number; protocol: string; verdicts: Record<string, number> }[];
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  kind: string;
+  id: string;
+  name: string;
+  outcome: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface PolicyRef {
+  name?: string;
+  namespace?: string;
+  kind?: string;
+  labels?: string[];
+  revision?: number;
+}
+
+export interface Endpoint {
+  ID?: number;
+  identity?: number;
+  cluster_name?: string;
+  namespace?: string;
+  pod_name?: string;
+  labels?: string[];
+  workloads?: { name: string; kind?: string }[];
+}
+
+export interface Flow {
+  uuid?: string;
+  time?: string;
+  verdict?: string;
+  drop_reason_desc?: string;
+  IP?: { source?: string; destination?: string };
+  l4?: Record<string, { source_port?: number; destination_port?: number }>;
+  source?: Endpoint;
+  destination?: Endpoint;
+  destination_names?: string[];
+  node_name?: string;
+  traffic_direction?: string;
+  is_reply?: boolean;
+  Summary?: string;
+  egress_allowed_by?: PolicyRef[];
+  egress_denied_by?: PolicyRef[];
+  ingress_allowed_by?: PolicyRef[];
+  ingress_denied_by?: PolicyRef[];
+}
+
+export interface FlowDocument {
+  flow: Flow;
+  node_name?: string;
+  time?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next?: string | null;
+}
+
+export interface PreviewEnd {
+  kind: string;
+  display: string;
+}
+
+/** POST /api/v1/clusters/{id}/preview: the draft replayed on recorded traffic. */
+export interface Preview {
+  cluster: { id: string; name: string };
+  change: string;
+  window: { since: string; until: string };
+  inventory: boolean;
+  edges: number;
+  flows: number;
+  summary: {
+    allowed_to_denied: number;
+    denied_to_allowed: number;
+    uncertain: number;
+  };
+  changes: { source: PreviewEnd; destination: PreviewEnd; port: number; protocol: string; change: string; flows: number }[];
+  token: { header: string; value: string; expires: number; required: boolean };
+}
