@@ -6,7 +6,8 @@ import { AuditPage } from "./pages/Audit";
 import { BlueprintPage, BlueprintsPage } from "./pages/Blueprints";
 import { FleetPage } from "./pages/Fleet";
 import { FlowsPage } from "./pages/Flows";
-import { PolicyPage, PoliciesPage } from "./pages/Policies";
+import { NewPolicyPage, PolicyPage, PoliciesPage } from "./pages/Policies";
+import { RecommendationsPage } from "./pages/Recommendations";
 import { ServiceMapPage } from "./pages/ServiceMap";
 import { Link, navigate, useLocation } from "./router";
 import {
@@ -28,6 +29,7 @@ interface Route {
 const ROUTES: Route[] = [
   { path: "/fleet", title: "Fleet", allowed: () => true },
   { path: "/policies", title: "Policies", allowed: (c) => c.policies },
+  { path: "/recommendations", title: "Recommendations", allowed: (c) => c.policies },
   { path: "/blueprints", title: "Blueprints", allowed: (c) => c.blueprints },
   { path: "/flows", title: "Flows", allowed: (c) => c.flows },
   { path: "/map", title: "Service map", allowed: (c) => c.flows },
@@ -169,7 +171,9 @@ function Page({ path, route }: { path: string; route: Route | undefined }) {
     case "/fleet":
       return <FleetPage />;
     case "/policies":
-      return rest ? <PolicyPage id={rest} /> : <PoliciesPage />;
+      return rest === "new" ? <NewPolicyPage /> : rest ? <PolicyPage id={rest} /> : <PoliciesPage />;
+    case "/recommendations":
+      return <RecommendationsPage />;
     case "/blueprints":
       return rest ? <BlueprintPage id={rest} /> : <BlueprintsPage />;
     case "/flows":

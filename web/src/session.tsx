@@ -10,6 +10,8 @@ export interface Capabilities {
   /** Agent health and sync state (GET /api/v1/rollout): cluster-wide policy readers. */
   fleetHealth: boolean;
   blueprints: boolean;
+  /** Pause, resume and promote rollouts (write-cluster-policy: Org Admin, Infra Admin). */
+  rollout: boolean;
   audit: boolean;
   policies: boolean;
   flows: boolean;
@@ -25,6 +27,7 @@ export function capabilities(g: Grants): Capabilities {
   return {
     fleetHealth: orgWide || infra,
     blueprints: orgWide || infra,
+    rollout: g.org_admin || g.infra_admin.length > 0,
     audit: orgWide,
     policies: orgWide || infra || namespaced,
     flows: orgWide || infra || namespaced,

@@ -63,6 +63,9 @@ export interface PolicySummary {
   version: number;
   deleted: boolean;
   updated_at: string;
+  /** The current version is staged (not enforced); enforced_version stays in force. */
+  staged?: boolean;
+  enforced_version?: number | null;
 }
 
 export interface PolicyDoc extends PolicySummary {
@@ -78,6 +81,7 @@ export interface Version {
   created_at: string;
   git_commit: string | null;
   yaml: string;
+  staged?: boolean;
 }
 
 export interface ConnectionChange {
@@ -120,7 +124,8 @@ export interface Blueprint {
 export interface Wave {
   name: string;
   phase: string;
-  clusters: SyncState[];
+  /** Clusters of a waiting wave carry only their name and state ("waiting"). */
+  clusters: (Partial<SyncState> & { cluster: string; state: string })[];
 }
 
 export interface Rollout {
@@ -199,6 +204,14 @@ export interface Flow {
   egress_denied_by?: PolicyRef[];
   ingress_allowed_by?: PolicyRef[];
   ingress_denied_by?: PolicyRef[];
+  extensions?: { "@type"?: string; staged?: StagedMark[] };
+}
+
+/** Netwarden's staged-policy marks, in Hubble's `extensions` (a protojson Any). */
+export interface StagedMark {
+  policy: string;
+  version: number;
+  outcome: "deny" | "allow";
 }
 
 export interface FlowDocument {
@@ -232,4 +245,130 @@ export interface Preview {
   };
   changes: { source: PreviewEnd; destination: PreviewEnd; port: number; protocol: string; change: string; flows: number }[];
   token: { header: string; value: string; expires: number; required: boolean };
+}
+
+export interface Evidence {
+  flows: number;
+  first_seen: string | null;
+  last_seen: string | null;
+  examples: string[];
+  edges: number;
+}
+
+export type RecStatus = "policy-applied" | "recommendation-available" | "not-enough-runtime-data";
+
+/** One workload of GET .../namespaces/{ns}/recommendations. */
+export interface RecommendationItem {
+  workload: string;
+  kind: string;
+  reason: string;
+  rules: number;
+  excluded: number;
+  denied: number;
+  flows: number;
+  first_seen: string | null;
+  last_seen: string | null;
+  policy_name: string;
+  status: RecStatus;
+  policies: string[];
+  recommendation: RecStatus;
+  drift: boolean;
+  drift_edges: number;
+}
+
+export interface RecommendationList {
+  cluster: string;
+  namespace: string;
+  format: string;
+  counts: Record<RecStatus, number>;
+  workloads: RecommendationItem[];
+}
+
+export interface RulePeer {
+  kind: string;
+  namespace: string | null;
+  workload: string | null;
+  labels: Record<string, string> | null;
+  cidr: string | null;
+  fqdn: string | null;
+  addresses: string[] | null;
+  entity: string | null;
+}
+
+export interface RuleEvidence {
+  direction: "ingress" | "egress";
+  peer: RulePeer;
+  ports: { port: number; protocol: string }[];
+  http: { method: string; path: string }[];
+  dns: boolean;
+  evidence: Evidence;
+  description: string;
+  note?: string;
+}
+
+export interface EdgeDoc {
+  from: string;
+  to: string;
+  port: number | null;
+  protocol: string;
+  l7: string | null;
+  verdict: string;
+  evidence: Evidence;
+}
+
+export interface Proof {
+  ok: boolean;
+  learned_edges: number;
+  covered_edges: number;
+  probes_beyond_evidence: number;
+  findings: { kind: string; detail: string }[];
+}
+
+/** GET .../recommendations/{workload}. */
+export interface RecommendationDetail extends Omit<RecommendationItem, "drift" | "drift_edges" | "excluded" | "denied"> {
+  cluster: string;
+  namespace: string;
+  selector: Record<string, string>;
+  yaml: string | null;
+  rule_evidence: RuleEvidence[];
+  excluded: { edge: EdgeDoc; reason: string }[];
+  denied: EdgeDoc[];
+  proof?: Proof;
+  compare?: {
+    current: string[];
+    recommended: string;
+    policy_id: string | null;
+    text_diff: string;
+    connections: PolicyDiff["connections"];
+  };
+  drift: WorkloadDrift;
+}
+
+export interface WorkloadDrift {
+  drift: boolean;
+  edges: EdgeDoc[];
+}
+
+/** GET .../namespaces/{ns}/drift. */
+export interface DriftReport {
+  cluster: string;
+  namespace: string;
+  drift: boolean;
+  workloads: { workload: string; kind: string; policies: string[]; drift: boolean; edges: EdgeDoc[]; edge_count: number }[];
+}
+
+export interface NamespaceDoc {
+  name: string;
+  workspace?: string | null;
+  labels?: Record<string, string>;
+}
+
+/** The audit entry of a promotion: what the staged version did to recorded traffic. */
+export interface StagedPreview {
+  policy: string;
+  version: number;
+  hours: number;
+  flows: { deny: number; allow: number };
+  connections: { cluster: string; outcome: string; source: string; destination: string; port: number | null; protocol: string; flows: number; last_seen: string | null }[];
+  connections_total: number;
 }

@@ -92,7 +92,7 @@ export function BlueprintPage({ id }: { id: string }) {
       <h2>Rollout</h2>
       {rollout.error && <Failure error={rollout.error} what="the rollout" />}
       {rollout.data === null && <p className="muted">Not rolled out yet.</p>}
-      {rollout.data && <RolloutView rollout={rollout.data} onRefresh={rollout.reload} />}
+      {rollout.data && <RolloutView id={id} rollout={rollout.data} onRefresh={rollout.reload} />}
       <h2>Versions</h2>
       {versions.error && <Failure error={versions.error} what="versions" />}
       {versions.data && (
@@ -133,17 +133,61 @@ export function BlueprintPage({ id }: { id: string }) {
   );
 }
 
-function RolloutView({ rollout, onRefresh }: { rollout: Rollout; onRefresh(): void }) {
+type Verb = "pause" | "resume" | "promote";
+
+function RolloutView({ id, rollout: loaded, onRefresh }: { id: string; rollout: Rollout; onRefresh(): void }) {
+  const { api, can } = useSession();
+  const [changed, setChanged] = useState<Rollout | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [notice, setNotice] = useState("");
+  const rollout = changed && changed.updated_at >= loaded.updated_at ? changed : loaded;
+  const active = rollout.state === "progressing" || rollout.state === "paused";
+  const control = async (verb: Verb) => {
+    setBusy(true);
+    setNotice("");
+    try {
+      const answer = await api.post("/api/v1/blueprints/{blueprint_id}/rollout/{verb}", { path: { blueprint_id: id, verb } });
+      setChanged(view<Rollout>(answer));
+      setNotice(verb === "pause" ? "Rollout paused." : verb === "resume" ? "Rollout resumed." : "Next wave released.");
+    } catch (e) {
+      setNotice(`Not done: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
   return (
-    <div className="rollout" data-testid="rollout">
+    <div className="rollout" data-testid="rollout" data-state={rollout.state}>
       <p>
         Version {rollout.version}: <Badge tone={stateTone(rollout.state)}>{rollout.state}</Badge>
         {rollout.wave && <span className="muted"> · current wave {rollout.wave}</span>}
-        <span className="muted"> · started {ago(rollout.started_at)}</span>{" "}
-        <button type="button" onClick={onRefresh}>
+        <span className="muted"> · started {ago(rollout.started_at)}</span>
+        {rollout.soak_seconds > 0 && <span className="muted"> · soak {rollout.soak_seconds}s after each wave</span>}
+        {rollout.message && <span className="muted"> · {rollout.message}</span>}{" "}
+        <button type="button" onClick={() => (setChanged(null), onRefresh())}>
           Refresh
         </button>
       </p>
+      {can.rollout && active && (
+        <div className="actions" role="group" aria-label="Rollout controls">
+          {rollout.state === "progressing" ? (
+            <button type="button" onClick={() => control("pause")} disabled={busy}>
+              Pause rollout
+            </button>
+          ) : (
+            <button type="button" onClick={() => control("resume")} disabled={busy}>
+              Resume rollout
+            </button>
+          )}
+          <button type="button" onClick={() => control("promote")} disabled={busy}>
+            Release next wave now
+          </button>
+        </div>
+      )}
+      {notice && (
+        <p className="muted" role="status" data-testid="rollout-notice">
+          {notice}
+        </p>
+      )}
       <ol className="waves">
         {rollout.waves.map((w, i) => (
           <li key={w.name} className="wave" data-wave={w.name}>
@@ -166,12 +210,10 @@ function RolloutView({ rollout, onRefresh }: { rollout: Rollout; onRefresh(): vo
                     <th scope="row">{c.cluster}</th>
                     <td>
                       <Badge tone={stateTone(c.state)}>{c.state}</Badge>
-                      {c.errors.length > 0 && <span className="bad-text"> {c.errors.length} error(s)</span>}
+                      {(c.errors ?? []).length > 0 && <span className="bad-text"> {c.errors?.length} error(s)</span>}
                     </td>
-                    <td>
-                      {c.applied_generation}/{c.desired_generation}
-                    </td>
-                    <td>{ago(c.last_heartbeat)}</td>
+                    <td>{c.desired_generation === undefined ? "—" : `${c.applied_generation}/${c.desired_generation}`}</td>
+                    <td>{c.last_heartbeat === undefined ? "—" : ago(c.last_heartbeat)}</td>
                   </tr>
                 ))}
               </tbody>

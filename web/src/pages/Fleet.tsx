@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { view } from "../api/client";
-import type { Cluster, Edge, Page, SyncState } from "../api/types";
+import type { Cluster, Edge, NamespaceDoc, Page, RecommendationList, SyncState } from "../api/types";
 import { Badge, Failure, Labels, Loading, stateTone } from "../components/common";
 import { ago, useLoad } from "../load";
 import { Link } from "../router";
@@ -22,6 +22,62 @@ export function countsByCluster(edges: Edge[]): Map<string, Counts> {
     out.set(edge.source.cluster, c);
   }
   return out;
+}
+
+export interface Coverage {
+  workloads: number;
+  covered: number;
+  /** Namespaces with workloads no policy selects: name -> count. */
+  uncovered: Map<string, number>;
+  drift: { namespace: string; workload: string; edges: number }[];
+  failed: string[];
+}
+
+/** Coverage and traffic drift of every cluster: each namespace the user may read, from
+ * the recommendations listing (status per workload, `drift` per workload). Loaded once
+ * (and on demand): it replays a week of edges per namespace on the server. */
+function useCoverage(clusters: Cluster[] | undefined, tick: number) {
+  const { api } = useSession();
+  return useLoad(
+    async (signal) => {
+      const out = new Map<string, Coverage>();
+      if (!clusters) return out;
+      await Promise.all(
+        clusters.map(async (c) => {
+          const cov: Coverage = { workloads: 0, covered: 0, uncovered: new Map(), drift: [], failed: [] };
+          out.set(c.id, cov);
+          const namespaces = view<Page<NamespaceDoc>>(
+            await api.get("/api/v1/clusters/{cluster_id}/namespaces", { path: { cluster_id: c.id }, signal }),
+          ).items;
+          for (const ns of namespaces) {
+            try {
+              const list = view<RecommendationList>(
+                await api.get("/api/v1/clusters/{cluster_id}/namespaces/{namespace}/recommendations", {
+                  path: { cluster_id: c.id, namespace: ns.name },
+                  signal,
+                }),
+              );
+              for (const w of list.workloads) {
+                cov.workloads++;
+                if (w.status === "policy-applied") cov.covered++;
+                else cov.uncovered.set(ns.name, (cov.uncovered.get(ns.name) ?? 0) + 1);
+                if (w.drift) cov.drift.push({ namespace: ns.name, workload: w.workload, edges: w.drift_edges });
+              }
+            } catch (e) {
+              if (signal.aborted) throw e;
+              cov.failed.push(ns.name); // e.g. a namespace the user may list but not read policies of
+            }
+          }
+        }),
+      );
+      return out;
+    },
+    [api, clusters, tick],
+  );
+}
+
+function recLink(cluster: Cluster, namespace: string): string {
+  return `/recommendations?${new URLSearchParams({ cluster: cluster.id, namespace })}`;
 }
 
 export function FleetPage() {
@@ -49,6 +105,8 @@ export function FleetPage() {
         .then((a) => countsByCluster(view<{ edges: Edge[] }>(a).edges)),
     [api, tick],
   );
+  const [coverageTick, setCoverageTick] = useState(0);
+  const coverage = useCoverage(clusters.data?.items, coverageTick);
   const ready = clusters.data !== undefined;
   useEffect(() => {
     if (ready && !performance.getEntriesByName("netwarden:fleet-rendered").length)
@@ -62,6 +120,7 @@ export function FleetPage() {
       {clusters.error && <Failure error={clusters.error} what="clusters" />}
       {traffic.error && <Failure error={traffic.error} what="flow counts" />}
       {!clusters.data && !clusters.error && <Loading what="clusters" />}
+      {clusters.data && coverage.data && <DriftAlerts clusters={clusters.data.items} coverage={coverage.data} />}
       {clusters.data && (
         <div className="table-wrap">
           <table data-testid="fleet-table">
@@ -74,6 +133,7 @@ export function FleetPage() {
                 {can.fleetHealth && <th scope="col">Agent</th>}
                 {can.fleetHealth && <th scope="col">Heartbeat</th>}
                 {can.fleetHealth && <th scope="col">Spool</th>}
+                <th scope="col">Coverage</th>
                 <th scope="col" className="num">
                   Flows (1h)
                 </th>
@@ -127,6 +187,9 @@ export function FleetPage() {
                         )}
                       </td>
                     )}
+                    <td data-testid="coverage">
+                      <CoverageCell cluster={c} coverage={coverage.data?.get(c.id)} loading={coverage.loading} />
+                    </td>
                     <td className="num" data-testid="flows-1h">
                       {t ? t.flows.toLocaleString() : traffic.data ? "0" : "…"}
                     </td>
@@ -140,11 +203,75 @@ export function FleetPage() {
           </table>
         </div>
       )}
+      {coverage.error && <Failure error={coverage.error} what="coverage" />}
+      <p className="muted small">
+        Coverage: workloads some policy selects, per namespace you may read (from the recommendations listing, last 7 days of
+        flows and the agent&apos;s inventory).{" "}
+        <button type="button" className="link" onClick={() => setCoverageTick((t) => t + 1)} disabled={coverage.loading}>
+          {coverage.loading ? "Computing coverage…" : "Recompute coverage and drift"}
+        </button>
+      </p>
       {!can.fleetHealth && (
         <p className="muted small">
           Agent health and sync state are shown to cluster-wide roles; flow counts cover the namespaces you may see.
         </p>
       )}
     </section>
+  );
+}
+
+function CoverageCell({ cluster, coverage, loading }: { cluster: Cluster; coverage: Coverage | undefined; loading: boolean }) {
+  if (!coverage) return <span className="muted">{loading ? "…" : "—"}</span>;
+  const missing = coverage.workloads - coverage.covered;
+  return (
+    <div>
+      {coverage.workloads === 0 ? (
+        <span className="muted">no workload seen</span>
+      ) : (
+        <Badge tone={missing ? "warn" : "ok"}>
+          {coverage.covered}/{coverage.workloads} with a policy
+        </Badge>
+      )}
+      {missing > 0 && (
+        <div className="small" data-testid="uncovered">
+          without:{" "}
+          {[...coverage.uncovered].map(([ns, n], i) => (
+            <span key={ns}>
+              {i > 0 && ", "}
+              <Link to={recLink(cluster, ns)}>
+                {n} in {ns}
+              </Link>
+            </span>
+          ))}
+        </div>
+      )}
+      {coverage.drift.length > 0 && <Badge tone="bad">drift: {coverage.drift.length}</Badge>}
+      {coverage.failed.length > 0 && <div className="muted small">not readable: {coverage.failed.join(", ")}</div>}
+    </div>
+  );
+}
+
+function DriftAlerts({ clusters, coverage }: { clusters: Cluster[]; coverage: Map<string, Coverage> }) {
+  const alerts = clusters.flatMap((c) => (coverage.get(c.id)?.drift ?? []).map((d) => ({ cluster: c, ...d })));
+  if (!alerts.length)
+    return (
+      <p className="muted small" data-testid="drift-alerts">
+        No traffic drift: no workload with a policy has new traffic its policy denies.
+      </p>
+    );
+  return (
+    <div className="alert error" role="alert" data-testid="drift-alerts">
+      <strong>Traffic drift:</strong> new traffic that current policies deny
+      <ul>
+        {alerts.map((a) => (
+          <li key={`${a.cluster.id}/${a.namespace}/${a.workload}`}>
+            <Link to={`${recLink(a.cluster, a.namespace)}&workload=${encodeURIComponent(a.workload)}`}>
+              {a.cluster.name} / {a.namespace} / {a.workload}
+            </Link>{" "}
+            ({a.edges} connection{a.edges === 1 ? "" : "s"})
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }

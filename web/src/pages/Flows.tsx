@@ -5,7 +5,7 @@ import type { Blueprint, Cluster, Flow, FlowDocument, Page, PolicyRef, PolicySum
 import { Badge, verdictTone } from "../components/common";
 import { newStats, Ring, type LiveStats } from "../live";
 import { useLoad } from "../load";
-import { Link } from "../router";
+import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
 
 const CAPACITY = 10_000;
@@ -55,6 +55,29 @@ function clusterOf(f: Flow, side: "source" | "destination"): string {
 }
 
 export function FlowsPage() {
+  const { query } = useLocation();
+  const mode = query.get("mode") === "history" ? "history" : "live";
+  return (
+    <section aria-labelledby="flows-title" className="flows-page">
+      <h1 id="flows-title">Flows</h1>
+      <div role="tablist" aria-label="Flows views" className="tabs">
+        {(
+          [
+            ["live", "Live"],
+            ["history", "History"],
+          ] as const
+        ).map(([key, title]) => (
+          <button key={key} type="button" role="tab" aria-selected={mode === key} onClick={() => navigate(key === "live" ? "/flows" : "/flows?mode=history", true)}>
+            {title}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel">{mode === "live" ? <LiveFlows /> : <FlowHistory />}</div>
+    </section>
+  );
+}
+
+function LiveFlows() {
   const { api } = useSession();
   const ring = useMemo(() => new Ring<FlowDocument>(CAPACITY), []);
   const stats = useRef<LiveStats>(newStats());
@@ -143,8 +166,7 @@ export function FlowsPage() {
   const togglePause = useCallback(() => setPaused((p) => (p ? null : ring.snapshot())), [ring]);
   const s = stats.current;
   return (
-    <section aria-labelledby="flows-title" className="flows-page">
-      <h1 id="flows-title">Flows</h1>
+    <>
       <form className="filters" onSubmit={apply} aria-label="Filter live flows">
         <label>
           Namespace
@@ -224,7 +246,180 @@ export function FlowsPage() {
         </div>
         {selected && <FlowDetail doc={selected} onClose={() => setSelected(null)} />}
       </div>
-    </section>
+    </>
+  );
+}
+
+const HISTORY_LIMIT = 500;
+const PRESETS: [string, number][] = [
+  ["15 min", 15],
+  ["1 h", 60],
+  ["24 h", 1440],
+  ["7 d", 10080],
+];
+
+/** A `datetime-local` value (local time, minutes) for a time. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+/** Stored flows by time range (POST /api/v1/flows/query with since/until and the same
+ * filters as the live table), newest first, a page at a time. */
+function FlowHistory() {
+  const { api } = useSession();
+  const [draft, setDraft] = useState<FlowFilters & { since: string; until: string }>(() => {
+    const now = Date.now();
+    return { namespace: "", pod: "", verdict: "", since: localInput(now - 3600_000), until: localInput(now + 60_000) };
+  });
+  const [asked, setAsked] = useState<(FlowFilters & { since: string; until: string }) | null>(null);
+  const [pages, setPages] = useState<FlowDocument[][]>([]);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const [selected, setSelected] = useState<FlowDocument | null>(null);
+
+  const run = async (q: FlowFilters & { since: string; until: string }, before?: string) => {
+    setBusy(true);
+    setError("");
+    try {
+      const since = new Date(q.since).toISOString();
+      const until = before ?? new Date(q.until).toISOString();
+      if (Date.parse(since) >= Date.parse(until)) throw new Error("the start of the range is not before its end");
+      const answer = view<{ flows: FlowDocument[] }>(
+        await api.post("/api/v1/flows/query", {
+          body: { whitelist: streamFilters(q) as Record<string, unknown>[], since, until, limit: HISTORY_LIMIT, order: "desc", last: false },
+        }),
+      );
+      setPages((p) => (before ? [...p, answer.flows] : [answer.flows]));
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setSelected(null);
+    setAsked({ ...draft });
+    void run(draft);
+  };
+  const preset = (minutes: number) => {
+    const now = Date.now();
+    setDraft({ ...draft, since: localInput(now - minutes * 60_000), until: localInput(now + 60_000) });
+  };
+  const rows = pages.flat();
+  const last = pages[pages.length - 1];
+  const oldest = rows.length ? (rows[rows.length - 1]!.time ?? rows[rows.length - 1]!.flow.time) : undefined;
+  return (
+    <>
+      <form className="filters" onSubmit={submit} aria-label="Query stored flows">
+        <label>
+          From
+          <input type="datetime-local" name="since" value={draft.since} onChange={(e) => setDraft({ ...draft, since: e.target.value })} required />
+        </label>
+        <label>
+          To
+          <input type="datetime-local" name="until" value={draft.until} onChange={(e) => setDraft({ ...draft, until: e.target.value })} required />
+        </label>
+        <div className="preset-group" role="group" aria-label="Time range presets">
+          {PRESETS.map(([label, minutes]) => (
+            <button key={label} type="button" onClick={() => preset(minutes)}>
+              Last {label}
+            </button>
+          ))}
+        </div>
+        <label>
+          Namespace
+          <input name="namespace" value={draft.namespace} onChange={(e) => setDraft({ ...draft, namespace: e.target.value.trim() })} placeholder="any" />
+        </label>
+        <label>
+          Pod
+          <input name="pod" value={draft.pod} onChange={(e) => setDraft({ ...draft, pod: e.target.value.trim() })} placeholder="namespace/pod prefix" />
+        </label>
+        <label>
+          Verdict
+          <select name="verdict" value={draft.verdict} onChange={(e) => setDraft({ ...draft, verdict: e.target.value })}>
+            {VERDICTS.map((v) => (
+              <option key={v} value={v}>
+                {v || "any"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" className="primary" disabled={busy}>
+          Query
+        </button>
+      </form>
+      {error && (
+        <p className="alert error" role="alert">
+          {error}
+        </p>
+      )}
+      <p className="muted small" role="status" data-testid="history-status">
+        {busy
+          ? "Querying…"
+          : asked
+            ? `${rows.length.toLocaleString()} stored flow${rows.length === 1 ? "" : "s"} from ${new Date(asked.since).toLocaleString()} to ${new Date(asked.until).toLocaleString()}, newest first`
+            : "Choose a time range and query the stored flows."}
+      </p>
+      <div className="flows-layout">
+        {asked && (
+          <div className="table-wrap history-table">
+            <table data-testid="history-table" data-since={asked ? new Date(asked.since).toISOString() : ""} data-until={asked ? new Date(asked.until).toISOString() : ""}>
+              <caption className="sr-only">Stored flows, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Time</th>
+                  <th scope="col">Source</th>
+                  <th scope="col">Destination</th>
+                  <th scope="col">Port</th>
+                  <th scope="col">Verdict</th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((doc, i) => {
+                  const f = doc.flow;
+                  const t = doc.time ?? f.time ?? "";
+                  return (
+                    <tr
+                      key={`${f.uuid ?? i}`}
+                      tabIndex={0}
+                      className={selected === doc ? "selected" : ""}
+                      aria-selected={selected === doc}
+                      data-time={t}
+                      data-verdict={f.verdict}
+                      onClick={() => setSelected(doc)}
+                      onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), setSelected(doc))}
+                    >
+                      <td className="nowrap">{t.replace("T", " ").slice(0, 23)}</td>
+                      <td>{endpoint(f.source, f.IP?.source)}</td>
+                      <td>{endpoint(f.destination, f.IP?.destination, f.destination_names)}</td>
+                      <td>{port(f)}</td>
+                      <td>
+                        <Badge tone={verdictTone(f.verdict)}>{f.verdict}</Badge>
+                      </td>
+                    </tr>
+                  );
+                })}
+                {rows.length === 0 && !busy && (
+                  <tr>
+                    <td colSpan={5} className="muted">
+                      No stored flow in this range matches.
+                    </td>
+                  </tr>
+                )}
+              </tbody>
+            </table>
+            {last && last.length === HISTORY_LIMIT && oldest && asked && (
+              <button type="button" onClick={() => void run(asked, oldest)} disabled={busy}>
+                Older flows
+              </button>
+            )}
+          </div>
+        )}
+        {selected && <FlowDetail doc={selected} onClose={() => setSelected(null)} />}
+      </div>
+    </>
   );
 }
 

@@ -1,8 +1,23 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { ApiError, etagOf, view } from "../api/client";
-import type { Cluster, Page, PolicyDiff, PolicyDoc, PolicySummary, Preview, Validation, Version } from "../api/types";
+import type {
+  AuditEntry,
+  Cluster,
+  FlowDocument,
+  NamespaceDoc,
+  Page,
+  PolicyDiff,
+  PolicyDoc,
+  PolicySummary,
+  Preview,
+  StagedPreview,
+  Validation,
+  Version,
+} from "../api/types";
 import { Badge, Failure, Loading } from "../components/common";
+import { PolicyForm } from "../components/PolicyForm";
 import { locate, YamlEditor, type Located } from "../components/YamlEditor";
+import { emptyModel, writePolicy } from "../policyModel";
 import { ago, parseTime, useLoad } from "../load";
 import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
@@ -57,7 +72,12 @@ export function PoliciesPage() {
 
   return (
     <section aria-labelledby="policies-title">
-      <h1 id="policies-title">Policies</h1>
+      <div className="title-row">
+        <h1 id="policies-title">Policies</h1>
+        <Link to={`/policies/new${cluster ? `?cluster=${encodeURIComponent(cluster)}` : ""}`} className="button-link">
+          New policy
+        </Link>
+      </div>
       <form className="filters" onSubmit={submit} aria-label="Filter policies">
         <label>
           Cluster
@@ -108,6 +128,11 @@ export function PoliciesPage() {
                 <tr key={p.id}>
                   <th scope="row">
                     <Link to={`/policies/${p.id}`}>{p.namespace ? `${p.namespace}/${p.name}` : p.name}</Link>
+                    {p.staged && (
+                      <Badge tone="warn">
+                        staged{p.enforced_version ? ` (v${p.enforced_version} enforced)` : ""}
+                      </Badge>
+                    )}
                   </th>
                   <td>{p.kind}</td>
                   <td>{names.get(p.cluster) ?? p.cluster}</td>
@@ -131,7 +156,7 @@ export function PoliciesPage() {
   );
 }
 
-type Tab = "yaml" | "history" | "edit";
+type Tab = "yaml" | "history" | "edit" | "staged";
 
 export function PolicyPage({ id }: { id: string }) {
   const { api } = useSession();
@@ -147,6 +172,7 @@ export function PolicyPage({ id }: { id: string }) {
     ["yaml", "YAML"],
     ["history", "History and diff"],
     ["edit", "Edit"],
+    ...(p.staged ? ([["staged", "Staged"]] as [Tab, string][]) : []),
   ];
   return (
     <section aria-labelledby="policy-title">
@@ -161,6 +187,12 @@ export function PolicyPage({ id }: { id: string }) {
         cluster {clusterName} · {p.scope === "namespace" ? "namespaced" : "cluster-wide"} · version {p.version} by {p.author} {ago(p.updated_at)}
         {p.deleted && <Badge tone="bad">deleted</Badge>}
       </p>
+      {p.staged && (
+        <p className="alert" data-testid="staged-banner">
+          Version {p.version} is staged: evaluated on the cluster&apos;s flows, not enforced.{" "}
+          {p.enforced_version ? `Version ${p.enforced_version} stays in force until it is promoted.` : "Nothing of it is enforced until it is promoted."}
+        </p>
+      )}
       <div role="tablist" aria-label="Policy views" className="tabs">
         {tabs.map(([key, title]) => (
           <button
@@ -177,7 +209,28 @@ export function PolicyPage({ id }: { id: string }) {
       <div role="tabpanel">
         {tab === "yaml" && <pre className="code" data-testid="policy-yaml">{p.yaml || "(deleted: no YAML)"}</pre>}
         {tab === "history" && <History id={id} current={p.version} />}
-        {tab === "edit" && <Editor policy={p} onSaved={policy.reload} />}
+        {tab === "edit" && (
+          <PolicyAuthor
+            key={`${p.id}@${p.version}`}
+            cluster={p.cluster}
+            policy={p}
+            initial={p.yaml ?? ""}
+            onSaved={(_, staged) => {
+              policy.reload();
+              navigate(`/policies/${id}?tab=${staged ? "staged" : "history"}`, true);
+            }}
+          />
+        )}
+        {tab === "staged" && !p.staged && <p className="muted">Nothing of this policy is staged.</p>}
+        {tab === "staged" && p.staged && (
+          <StagedView
+            policy={p}
+            onPromoted={() => {
+              policy.reload();
+              navigate(`/policies/${id}?tab=yaml`, true);
+            }}
+          />
+        )}
       </div>
     </section>
   );
@@ -324,16 +377,32 @@ function DiffView({ diff }: { diff: PolicyDiff }) {
   );
 }
 
-function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
+type Mode = "form" | "yaml";
+
+/** The policy editor: the YAML text or the visual form over the same text, live
+ * validation, the impact preview, publish (enforced, after a preview) or publish staged.
+ * `policy` absent: a new policy on `cluster`. */
+export function PolicyAuthor({
+  cluster,
+  policy,
+  initial,
+  onSaved,
+}: {
+  cluster: string;
+  policy?: PolicyDoc;
+  initial: string;
+  onSaved(saved: PolicyDoc, staged: boolean): void;
+}) {
   const { api } = useSession();
-  const [text, setText] = useState(policy.yaml ?? "");
+  const [text, setText] = useState(initial);
+  const [mode, setMode] = useState<Mode>(policy ? "yaml" : "form");
   const [message, setMessage] = useState("");
   const [errors, setErrors] = useState<Located[]>([]);
   const [result, setResult] = useState<Validation | null>(null);
   const [state, setState] = useState<"idle" | "checking" | "saving">("idle");
   const [notice, setNotice] = useState("");
   const [impact, setImpact] = useState<{ yaml: string; preview: Preview } | null>(null);
-  const etag = useMemo(() => etagOf(policy), [policy]);
+  const etag = useMemo(() => (policy ? etagOf(policy) : undefined), [policy]);
   const previewed = impact?.yaml === text ? impact.preview : null;
 
   const previewImpact = async () => {
@@ -341,7 +410,7 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
     setNotice("");
     try {
       const answer = await api.post("/api/v1/clusters/{cluster_id}/preview", {
-        path: { cluster_id: policy.cluster },
+        path: { cluster_id: cluster },
         body: { yaml: text },
       });
       setImpact({ yaml: text, preview: view<Preview>(answer) });
@@ -356,7 +425,7 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
     const abort = new AbortController();
     setState("checking");
     const timer = setTimeout(() => {
-      api.post("/api/v1/policies/validate", { body: { yaml: text, cluster: policy.cluster }, signal: abort.signal }).then(
+      api.post("/api/v1/policies/validate", { body: { yaml: text, cluster }, signal: abort.signal }).then(
         (answer) => {
           setErrors([]);
           setResult(view<Validation>(answer));
@@ -376,24 +445,22 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
       clearTimeout(timer);
       abort.abort();
     };
-  }, [api, text, policy.cluster]);
+  }, [api, text, cluster]);
 
-  const save = async (e: FormEvent) => {
-    e.preventDefault();
+  const publish = async (staged: boolean) => {
     setState("saving");
     setNotice("");
+    const headers: Record<string, string> = {
+      ...(etag ? { "If-Match": etag } : {}),
+      ...(previewed && !staged ? { [previewed.token.header]: previewed.token.value } : {}),
+    };
     try {
-      await api.put("/api/v1/policies/{policy_id}", {
-        path: { policy_id: policy.id },
-        headers: {
-          ...(etag ? { "If-Match": etag } : {}),
-          ...(previewed ? { [previewed.token.header]: previewed.token.value } : {}),
-        },
-        body: { yaml: text, message, staged: false },
-      });
-      setNotice("Published a new version.");
-      onSaved();
-      navigate(`/policies/${policy.id}?tab=history`, true);
+      const body = { yaml: text, message, staged };
+      const saved = policy
+        ? await api.put("/api/v1/policies/{policy_id}", { path: { policy_id: policy.id }, headers, body })
+        : await api.post("/api/v1/clusters/{cluster_id}/policies", { path: { cluster_id: cluster }, headers, body });
+      setNotice(staged ? "Published a staged version." : "Published a new version.");
+      onSaved(view<PolicyDoc>(saved), staged);
     } catch (error) {
       if (error instanceof ApiError && error.status === 422) setErrors(locate(text, error.errors));
       setNotice(
@@ -405,8 +472,12 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
       setState("idle");
     }
   };
+  const save = (e: FormEvent) => {
+    e.preventDefault();
+    void publish(false);
+  };
 
-  const changed = text !== (policy.yaml ?? "");
+  const changed = text !== initial;
   const status =
     state === "checking"
       ? "Checking…"
@@ -415,19 +486,58 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
         : result
           ? `Valid: ${result.kind} ${result.namespace ? `${result.namespace}/` : ""}${result.name}, ${result.rules} rule${result.rules === 1 ? "" : "s"}`
           : "";
+  const writable = errors.length === 0 && !!result?.may_write && state === "idle";
+  const next = policy ? `version ${policy.version + 1}` : "the policy";
   return (
-    <form onSubmit={save} className="editor" aria-label="Edit policy">
-      <YamlEditor label="Policy YAML" value={text} onChange={setText} errors={errors} />
+    <form onSubmit={save} className="editor" aria-label={policy ? "Edit policy" : "New policy"}>
+      <div role="tablist" aria-label="Editor" className="tabs small-tabs">
+        {(
+          [
+            ["form", "Visual"],
+            ["yaml", "YAML"],
+          ] as [Mode, string][]
+        ).map(([key, title]) => (
+          <button key={key} type="button" role="tab" aria-selected={mode === key} onClick={() => setMode(key)}>
+            {title}
+          </button>
+        ))}
+      </div>
+      {mode === "yaml" ? (
+        <YamlEditor label="Policy YAML" value={text} onChange={setText} errors={errors} />
+      ) : (
+        <>
+          <PolicyForm text={text} onChange={setText} />
+          <details>
+            <summary>The YAML the form writes</summary>
+            <pre className="code small" data-testid="form-yaml">
+              {text}
+            </pre>
+          </details>
+          {errors.length > 0 && (
+            <ul className="editor-errors" data-testid="editor-errors">
+              {errors.map((e, i) => (
+                <li key={i}>
+                  {e.at ? `Line ${e.at}` : "Document"}
+                  {e.field ? ` · ${e.field}` : ""}: {e.message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
       <p className={errors.length ? "bad-text" : "muted"} role="status" data-testid="validation-status">
         {status}
       </p>
       {result && !result.may_write && (
         <p className="alert" role="alert">
-          You may read this policy but not change it.
+          You may read this policy but not {policy ? "change" : "create"} it.
         </p>
       )}
       {changed && !previewed && errors.length === 0 && (
-        <p className="muted small">Preview the impact of this draft on recorded traffic before publishing it.</p>
+        <p className="muted small">
+          Preview the impact of this draft on recorded traffic before publishing it, or publish it staged: evaluated on the
+          cluster&apos;s flows, not enforced.
+        </p>
       )}
       <label>
         Change message
@@ -435,13 +545,16 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
       </label>
       {previewed && <ImpactView preview={previewed} />}
       <div className="actions">
-        <button type="button" onClick={previewImpact} disabled={!changed || errors.length > 0 || !result?.may_write || state !== "idle"}>
+        <button type="button" onClick={previewImpact} disabled={!changed || !writable}>
           Preview impact
         </button>
-        <button type="submit" className="primary" disabled={!previewed || errors.length > 0 || !result?.may_write || state !== "idle"}>
-          Publish version {policy.version + 1}
+        <button type="submit" className="primary" disabled={!previewed || !writable}>
+          Publish {next}
         </button>
-        <button type="button" onClick={() => setText(policy.yaml ?? "")} disabled={!changed}>
+        <button type="button" onClick={() => void publish(true)} disabled={!changed || !writable}>
+          Publish staged
+        </button>
+        <button type="button" onClick={() => setText(initial)} disabled={!changed}>
           Discard changes
         </button>
       </div>
@@ -454,7 +567,7 @@ function Editor({ policy, onSaved }: { policy: PolicyDoc; onSaved(): void }) {
   );
 }
 
-function ImpactView({ preview }: { preview: Preview }) {
+export function ImpactView({ preview }: { preview: Preview }) {
   const s = preview.summary;
   return (
     <div className="impact" data-testid="impact" aria-label="Impact preview">
@@ -494,6 +607,270 @@ function ImpactView({ preview }: { preview: Preview }) {
             ))}
           </tbody>
         </table>
+      )}
+    </div>
+  );
+}
+
+/** A new policy: the cluster and namespace first, then the visual editor (or YAML). */
+export function NewPolicyPage() {
+  const { api } = useSession();
+  const { query } = useLocation();
+  const clusters = useClusters();
+  const [cluster, setCluster] = useState(query.get("cluster") ?? "");
+  const chosen = cluster || clusters.data?.[0]?.id || "";
+  const namespaces = useLoad(
+    (signal) =>
+      chosen
+        ? api.get("/api/v1/clusters/{cluster_id}/namespaces", { path: { cluster_id: chosen }, signal }).then((a) => view<Page<NamespaceDoc>>(a).items)
+        : Promise.resolve([] as NamespaceDoc[]),
+    [api, chosen],
+  );
+  const [namespace, setNamespace] = useState(query.get("namespace") ?? "");
+  const ns = namespace || namespaces.data?.[0]?.name || "";
+  const initial = useMemo(() => writePolicy({ ...emptyModel("cilium", ns), name: "" }), [ns]);
+  return (
+    <section aria-labelledby="new-policy-title">
+      <p className="crumbs">
+        <Link to="/policies">Policies</Link> ›
+      </p>
+      <h1 id="new-policy-title">New policy</h1>
+      <div className="filters" role="group" aria-label="Where">
+        <label>
+          Cluster
+          <select value={chosen} onChange={(e) => setCluster(e.target.value)} name="cluster">
+            {(clusters.data ?? []).map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Namespace
+          <select value={ns} onChange={(e) => setNamespace(e.target.value)} name="namespace">
+            {(namespaces.data ?? []).map((n) => (
+              <option key={n.name}>{n.name}</option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {clusters.error && <Failure error={clusters.error} what="clusters" />}
+      {chosen && ns && (
+        <PolicyAuthor key={`${chosen}/${ns}`} cluster={chosen} initial={initial} onSaved={(saved, staged) => navigate(`/policies/${saved.id}?tab=${staged ? "staged" : "yaml"}`)} />
+      )}
+    </section>
+  );
+}
+
+/** The label flows carry for a policy's staged version: `Kind/namespace/name`. */
+export function stagedLabel(p: PolicySummary): string {
+  return `${p.kind}/${p.namespace ?? ""}/${p.name}`;
+}
+
+interface Outcome {
+  outcome: "deny" | "allow";
+  source: string;
+  destination: string;
+  port: string;
+  flows: number;
+  last: string;
+}
+
+function end(e: FlowDocument["flow"]["source"], ip: string | undefined, names?: string[]): string {
+  if (e?.namespace) return `${e.namespace}/${e.workloads?.[0]?.name ?? e.pod_name ?? "?"}`;
+  return names?.[0] ?? ip ?? "?";
+}
+
+/** Staged outcomes from the stored flows the user may see: flows marked would-deny /
+ * would-allow by this staged version (the flows filter's `netwarden` extension), grouped
+ * by connection (a reply counts on its connection, client -> server). */
+export function stagedOutcomes(docs: FlowDocument[], label: string, version: number) {
+  const totals = { deny: 0, allow: 0 };
+  const groups = new Map<string, Outcome>();
+  for (const doc of docs) {
+    const f = doc.flow;
+    for (const mark of f.extensions?.staged ?? []) {
+      if (mark.policy !== label || mark.version !== version) continue;
+      totals[mark.outcome]++;
+      const l4 = f.l4 ? Object.entries(f.l4)[0] : undefined;
+      let source = end(f.source, f.IP?.source, undefined);
+      let destination = end(f.destination, f.IP?.destination, f.destination_names);
+      let port = l4 ? `${l4[1].destination_port ?? ""}/${l4[0]}` : "";
+      if (f.is_reply) {
+        [source, destination] = [destination, source];
+        port = l4 ? `${l4[1].source_port ?? ""}/${l4[0]}` : "";
+      }
+      const key = `${mark.outcome}|${source}|${destination}|${port}`;
+      const g = groups.get(key) ?? { outcome: mark.outcome, source, destination, port, flows: 0, last: "" };
+      g.flows++;
+      const t = doc.time ?? f.time ?? "";
+      if (t > g.last) g.last = t;
+      groups.set(key, g);
+    }
+  }
+  return { totals, connections: [...groups.values()].sort((a, b) => b.flows - a.flows) };
+}
+
+const OUTCOME_LIMIT = 5000;
+
+function StagedView({ policy, onPromoted }: { policy: PolicyDoc; onPromoted(): void }) {
+  const { api, can } = useSession();
+  const [hours, setHours] = useState(1);
+  const [message, setMessage] = useState("");
+  const [state, setState] = useState<"idle" | "promoting">("idle");
+  const [notice, setNotice] = useState("");
+  const [promoted, setPromoted] = useState<{ version: number; preview: StagedPreview | null } | null>(null);
+  const label = stagedLabel(policy);
+  const outcomes = useLoad(
+    async (signal) => {
+      const since = new Date(Date.now() - hours * 3600_000).toISOString();
+      const read = (key: "staged_denied" | "staged_allowed") =>
+        api
+          .post("/api/v1/flows/query", {
+            body: { whitelist: [{ netwarden: { [key]: [label] } }], since, limit: OUTCOME_LIMIT, order: "desc", last: false },
+            signal,
+          })
+          .then((a) => view<{ flows: FlowDocument[]; count: number }>(a));
+      const [denied, allowed] = await Promise.all([read("staged_denied"), read("staged_allowed")]);
+      return {
+        ...stagedOutcomes([...denied.flows, ...allowed.flows], label, policy.version),
+        truncated: denied.count >= OUTCOME_LIMIT || allowed.count >= OUTCOME_LIMIT,
+      };
+    },
+    [api, label, policy.version, hours],
+  );
+
+  const promote = async () => {
+    setState("promoting");
+    setNotice("");
+    try {
+      const etag = etagOf(policy);
+      const answer = view<PolicyDoc>(
+        await api.post("/api/v1/policies/{policy_id}/promote", {
+          path: { policy_id: policy.id },
+          headers: etag ? { "If-Match": etag } : {},
+          body: { hours, message },
+        }),
+      );
+      let preview: StagedPreview | null = null;
+      if (can.audit) {
+        // The promotion's audit entry carries the staged outcomes the server attached.
+        const audit = view<Page<AuditEntry>>(await api.get("/api/v1/audit", { query: { action: "promote", limit: 20 } }));
+        const entry = audit.items.find((a) => a.id === policy.id);
+        preview = ((entry?.after as { staged_preview?: StagedPreview } | null)?.staged_preview ?? null) as StagedPreview | null;
+      }
+      setPromoted({ version: answer.version, preview });
+    } catch (error) {
+      setNotice(
+        error instanceof ApiError && error.status === 412
+          ? "Someone changed this policy since you opened it: reload."
+          : `Not promoted: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    } finally {
+      setState("idle");
+    }
+  };
+
+  if (promoted)
+    return (
+      <div className="staged" data-testid="promoted">
+        <p className="alert ok-alert" role="status">
+          Promoted: version {promoted.version} is enforced.
+        </p>
+        {promoted.preview && (
+          <p>
+            Recorded in the audit entry: over the last {promoted.preview.hours} h, {promoted.preview.flows.deny} flows would have
+            been denied and {promoted.preview.flows.allow} allowed ({promoted.preview.connections_total} connections).
+          </p>
+        )}
+        <button type="button" onClick={onPromoted}>
+          Show the policy
+        </button>
+      </div>
+    );
+  const o = outcomes.data;
+  return (
+    <div className="staged" data-testid="staged-outcomes">
+      <h2>What version {policy.version} would do</h2>
+      <p className="muted small">
+        Flows of the last hours marked by the staged version (<code>{label}</code>), from the stored flows you may see.
+      </p>
+      <div className="filters">
+        <label>
+          Window
+          <select value={hours} onChange={(e) => setHours(Number(e.target.value))}>
+            {[1, 6, 24, 168].map((h) => (
+              <option key={h} value={h}>
+                last {h < 24 ? `${h} h` : `${h / 24} d`}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={outcomes.reload}>
+          Refresh
+        </button>
+      </div>
+      {outcomes.error && <Failure error={outcomes.error} what="staged outcomes" />}
+      {!o && !outcomes.error && <Loading what="staged outcomes" />}
+      {o && (
+        <>
+          <p data-testid="staged-totals">
+            <Badge tone={o.totals.deny ? "bad" : "ok"}>{o.totals.deny.toLocaleString()} would be denied</Badge>{" "}
+            <Badge tone="neutral">{o.totals.allow.toLocaleString()} would be allowed</Badge>
+            {o.truncated && <span className="muted small"> (the newest {OUTCOME_LIMIT.toLocaleString()} flows of each outcome)</span>}
+          </p>
+          {o.connections.length > 0 ? (
+            <div className="table-wrap">
+              <table>
+                <caption className="sr-only">Connections the staged version decides</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Outcome</th>
+                    <th scope="col">From</th>
+                    <th scope="col">To</th>
+                    <th scope="col">Port</th>
+                    <th scope="col" className="num">
+                      Flows
+                    </th>
+                    <th scope="col">Last seen</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {o.connections.slice(0, 100).map((c) => (
+                    <tr key={`${c.outcome}|${c.source}|${c.destination}|${c.port}`}>
+                      <td>
+                        <Badge tone={c.outcome === "deny" ? "bad" : "ok"}>would {c.outcome}</Badge>
+                      </td>
+                      <td>{c.source}</td>
+                      <td>{c.destination}</td>
+                      <td>{c.port}</td>
+                      <td className="num">{c.flows.toLocaleString()}</td>
+                      <td>{c.last ? ago(c.last) : "—"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <p className="muted">No flow marked yet: flows are marked as they arrive after the staged version was published.</p>
+          )}
+        </>
+      )}
+      <h3>Promote</h3>
+      <label>
+        Promotion message
+        <input value={message} onChange={(e) => setMessage(e.target.value)} placeholder="why now" />
+      </label>
+      <div className="actions">
+        <button type="button" className="primary" onClick={promote} disabled={state !== "idle"}>
+          Promote version {policy.version} to enforced
+        </button>
+      </div>
+      {notice && (
+        <p className="alert" role="alert">
+          {notice}
+        </p>
       )}
     </div>
   );
