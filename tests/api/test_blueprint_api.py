@@ -4,11 +4,62 @@ stamped with exclusions, golden blueprints, conflicts, generations, located erro
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from tests.api.test_org_api import Org1, ok, org1  # noqa: F401 (fixture)
-from tests.api.test_policy_api import NP, call  # policy writes preview first (env=prod)
+from tests.api.test_org_api import call as plain_call
+from tests.api.test_policy_api import NP  # policy writes preview first (env=prod)
+from tests.api.test_policy_api import call as policy_call
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
+
+_BLUEPRINT = re.compile(r"^/api/v1/blueprints/([^/]+)(/rollback|/promote)?$")
+
+
+def call(client: TestClient, token: str, method: str, path: str, **kw: Any) -> Any:
+    """``test_policy_api.call`` (policy writes preview first), and blueprint writes
+    first preview their change (``POST /api/v1/blueprints/preview``) and send its token,
+    as the CLI does: the org's clusters are labelled env=prod, which needs a preview."""
+    change = _blueprint_change(client, token, method, path, kw.get("json") or {})
+    if change is not None:
+        found = plain_call(client, token, "POST", "/api/v1/blueprints/preview", json=change)
+        if found.status_code == 200:
+            kw["headers"] = {
+                **kw.get("headers", {}),
+                "X-Netwarden-Preview": found.json()["token"]["value"],
+            }
+    return policy_call(client, token, method, path, **kw)
+
+
+def _blueprint_change(
+    client: TestClient, token: str, method: str, path: str, body: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The preview body of a blueprint write (None: not one, or a staged one)."""
+    if body.get("staged"):
+        return None
+    if path == "/api/v1/blueprints" and method == "POST":
+        return {"blueprint_yaml": body.get("yaml", ""), "project": body.get("project")}
+    found = _BLUEPRINT.match(path)
+    if found is None or found.group(1) == "preview":
+        return None
+    blueprint, verb = found.group(1), found.group(2)
+    if verb is None and method == "PUT":
+        return {"blueprint_yaml": body.get("yaml", "")}
+    if verb is None and method == "DELETE":
+        return {"delete_blueprint": blueprint}
+    if verb is None or method != "POST":
+        return None
+    if verb == "/promote":
+        current = plain_call(client, token, "GET", f"/api/v1/blueprints/{blueprint}")
+        text = current.json().get("yaml") if current.status_code == 200 else None
+    else:
+        versions = plain_call(client, token, "GET", f"/api/v1/blueprints/{blueprint}/versions")
+        items = versions.json()["items"] if versions.status_code == 200 else []
+        text = next((v["yaml"] for v in items if v["version"] == body.get("version")), None)
+    return {"blueprint_yaml": text} if text else {"delete_blueprint": blueprint}
+
 
 DAY0 = """apiVersion: netwarden.dev/v1
 kind: Blueprint

@@ -145,16 +145,33 @@ def test_non_production_clusters_need_no_token(shop: Org1) -> None:
     assert ok(preview(shop, "org-admin", {"yaml": PAYMENTS_EGRESS}))["token"]["required"] is False
 
 
-def test_world_ip_without_its_dns_name_is_uncertain_under_fqdn_rules(shop: Org1) -> None:
+def test_world_destinations_are_judged_by_their_dns_name_under_fqdn_rules(shop: Org1) -> None:
     doc = ok(preview(shop, "org-admin", {"yaml": PAYMENTS_EGRESS}))
+    # payments -> api.stripe.com:443: the edge carries the name Hubble recorded, so the
+    # toFQDNs rule decides it (allowed before and after: not a change, not uncertain).
+    touching_stripe = [
+        x
+        for x in (*doc["changes"], *doc["uncertain"])
+        if x["destination"].get("fqdn") == "api.stripe.com"
+    ]
+    assert touching_stripe == []
+    assert doc["edges"] > 0 and doc["summary"]["allowed_to_denied"] == 0
+    # A world address reached without a DNS name stays uncertain under FQDN rules.
     uncertain = doc["uncertain"]
     assert uncertain and all(u["destination"]["kind"] == "world" for u in uncertain)
-    stripe = [u for u in uncertain if u["source"]["display"] == "storefront/payments"]
-    assert stripe and stripe[0]["port"] == 443
-    assert "DNS name" in stripe[0]["reason"] and "FQDN" in stripe[0]["reason"]
-    # payments' DNS to kube-system stays allowed; nothing payments does becomes allowed.
+    assert all(not u["destination"]["fqdn"] for u in uncertain)
+    assert {u["destination"]["ip"] for u in uncertain} == {"203.0.113.66"}
+    assert all("DNS name" in u["reason"] and "FQDN" in u["reason"] for u in uncertain)
     assert not [c for c in doc["changes"] if c["change"] == "denied->allowed"]
     assert doc["summary"]["uncertain"] == len(uncertain)
+    # Narrowing payments' egress to another name cuts api.stripe.com off, by name.
+    other = PAYMENTS_EGRESS.replace("api.stripe.com", "api.example.com")
+    cut = ok(preview(shop, "org-admin", {"yaml": other}))["changes"]
+    stripe = [c for c in cut if c["destination"].get("fqdn") == "api.stripe.com"]
+    assert [(c["source"]["display"], c["port"], c["change"]) for c in stripe] == [
+        ("storefront/payments", 443, "allowed->denied")
+    ]
+    assert stripe[0]["destination"]["display"] == "api.stripe.com"
 
 
 def test_blueprint_preview_and_who_may_preview(shop: Org1) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 from netwarden.agent.inventory import inventory_body
 from netwarden.agent.simulated import load_simulated
-from tests.api.test_blueprint_api import blueprint, objects, state
+from tests.api.test_blueprint_api import blueprint, call, objects, state  # call previews
 from tests.api.test_cli_control import Live, cli, live  # noqa: F401 (fixture)
-from tests.api.test_org_api import Org1, call, ok, org1  # noqa: F401 (fixture)
+from tests.api.test_org_api import Org1, ok, org1  # noqa: F401 (fixture)
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
 
 TOPOLOGY = "examples/topologies/storefront.yaml"

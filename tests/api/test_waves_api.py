@@ -18,7 +18,8 @@ from netwarden.control.bootstrap import bootstrap
 from netwarden.control.db import Database
 from netwarden.flows.duckdb_store import DuckDBFlowStore
 from netwarden.flows.service import FlowService
-from tests.api.test_org_api import call, ok
+from tests.api.test_blueprint_api import call  # blueprint writes preview first (env=prod)
+from tests.api.test_org_api import ok
 from tests.control.conftest import database_url, db  # noqa: F401 (fixtures)
 
 CLUSTERS = {

@@ -328,3 +328,28 @@ def test_append_arrow_keeps_the_first_row_of_a_repeated_key() -> None:
     result = store.append_arrow(doubled, now=NOW)
     assert (result.offered, result.stored) == (4, 3)
     assert Counter(f.uuid for f in store.query()) == Counter({"u-0": 1, "u-1": 1, "u-2": 1})
+
+
+def test_destination_names_and_workload_kinds_take_the_fast_path() -> None:
+    """The edge columns: ``dst_names`` (Hubble's ``destination_names``) and each end's
+    first workload kind, the same from the column decoder as from the exact one."""
+    lines = []
+    for index, line in enumerate(UUID_SAMPLES[:6]):
+        obj = json.loads(line)
+        flow = obj["flow"]
+        if index % 2 == 0:
+            flow["destination_names"] = ["api.example.com.", "cdn.example.com"]
+        if index % 3 == 0:
+            flow["source"]["workloads"] = [{"name": "web", "kind": "Deployment"}]
+            flow["destination"]["workloads"] = [{"name": "db"}, {"name": "x", "kind": "Pod"}]
+        lines.append(json.dumps(obj))
+    got = fast(lines)
+    assert_same(got, exact(lines))
+    assert got.exact_lines == 0
+    rows = got.table.select(["dst_names", "src_workload_kind", "dst_workload_kind"]).to_pylist()
+    assert rows[0] == {
+        "dst_names": ["api.example.com.", "cdn.example.com"],
+        "src_workload_kind": "Deployment",
+        "dst_workload_kind": "",
+    }
+    assert rows[1]["dst_names"] == [] and rows[1]["src_workload_kind"] == ""

@@ -1,26 +1,33 @@
 """Observed edges on both stores, from the simulated storefront's traffic: the edges the
 topology file says exist (and no reply edges), counts equal to Hubble's ``reply: false``
-filter over the same flows, scope, verdicts, windows, examples and L7 summaries."""
+filter over the same flows, scope, verdicts, windows, examples and L7 summaries; world
+destinations named by the DNS names Hubble recorded, workload kinds; the hourly edge
+rollup answering exactly as the raw flows do (windows, scope, verdicts, examples,
+compaction, retention, files from before it)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from netwarden.agent.simulated import load_simulated
 from netwarden.flows.clickhouse_store import ClickHouseFlowStore
 from netwarden.flows.decode import decode_lines
 from netwarden.flows.duckdb_store import DuckDBFlowStore
-from netwarden.flows.edges import endpoint_kind, observed_edges, pod_labels
+from netwarden.flows.edges import EdgeQuery, endpoint_kind, observed_edges, plan, pod_labels
 from netwarden.flows.filters import FlowFilter, filter_flows
 from netwarden.flows.scope import FlowScope
 from netwarden.flows.service import FlowService
+from netwarden.flows.store import NANOS_PER_HOUR, RetentionPolicy
 from netwarden.model.flow import Flow
 from netwarden.model.observed import ObservedEdge
 
@@ -222,3 +229,187 @@ def test_refuses_bad_arguments() -> None:
         observed_edges(object(), cluster=None, since=None, until=None)
     with pytest.raises(ValueError, match="examples"):
         observed_edges(DuckDBFlowStore(), cluster=None, since=None, until=None, examples=99)
+
+
+def test_world_destinations_carry_their_dns_name_and_pods_their_workload_kind(
+    service: FlowService, flows: list[Flow]
+) -> None:
+    edges = service.edges(FlowScope.all(), cluster="c1")
+    stripe = [e for e in edges if e.destination.fqdn == "api.stripe.com"]
+    # payments -> api.stripe.com:443, the name Hubble recorded (destination_names).
+    assert {(e.source.workload, e.port, e.protocol) for e in stripe} == {("payments", 443, "TCP")}
+    assert all(e.destination.kind == "world" and e.destination.ip for e in stripe)
+    named = [
+        f
+        for f in filter_flows(flows, [FlowFilter(reply=(False,))])
+        if "api.stripe.com" in [n.rstrip(".") for n in f.destination_names[:1]]
+    ]
+    assert sum(e.flows for e in stripe) == len(named) > 0
+    assert stripe[0].destination.display() == "api.stripe.com"
+    # The unknown host was reached by IP only: no name.
+    assert all(not e.destination.fqdn for e in edges if e.destination.ip == "203.0.113.66")
+    kinds = {e.destination.workload: e.destination.workload_kind for e in edges}
+    assert kinds["catalog"] == "Deployment" and kinds["postgres"] == "StatefulSet"
+    assert all(not e.source.workload_kind for e in edges if e.source.kind != "pod")
+
+
+# --- the hourly edge rollup --------------------------------------------------------------
+
+HOUR = NANOS_PER_HOUR
+
+
+def _stamp(ns: int) -> str:
+    when = datetime.fromtimestamp(ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{when}.{ns % 10**9:09d}Z"
+
+
+def spread(lines: list[bytes], end: int, hours: int) -> list[bytes]:
+    """The lines with their times spread evenly over the ``hours`` before ``end``."""
+    out = []
+    for index, line in enumerate(lines):
+        doc = json.loads(line)
+        doc["flow"]["time"] = _stamp(end - 1 - (index * hours * HOUR) // len(lines))
+        out.append(json.dumps(doc).encode())
+    return out
+
+
+def _open(kind: str, chdb_dir: Path, **options: Any) -> Any:
+    if kind == "duckdb":
+        return DuckDBFlowStore(**options)
+    return ClickHouseFlowStore.embedded(chdb_dir, database=f"edges{next(_NAMES)}", **options)
+
+
+def _windows(end: int) -> list[tuple[int, int]]:
+    aligned = end - end % HOUR
+    return [
+        (end - 8 * HOUR, end),  # everything, partial hours at both ends
+        (aligned - 5 * HOUR, aligned - 1),  # exactly five whole hours
+        (aligned - 5 * HOUR + 1, aligned - 2 * HOUR + 7),  # partial first and last hours
+        (aligned - 3 * HOUR - 17, aligned - HOUR),
+        (aligned - 2 * HOUR, aligned - HOUR + 5),  # one whole hour: raw flows only
+    ]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "clickhouse"])
+def test_rollup_answers_as_the_raw_flows(kind: str, chdb_dir: Path) -> None:
+    end = time.time_ns()
+    lines = spread(storefront_lines(1_500), end, 7)
+    store = _open(kind, chdb_dir)
+    svc = FlowService(store)
+    # Two ingests of interleaved halves: several increment rows per (hour, edge).
+    assert svc.ingest_lines(lines[::2], "c1").stored + svc.ingest_lines(
+        lines[1::2], "c1"
+    ).stored == len(lines)
+    scopes = [
+        FlowScope.all(),
+        FlowScope.of(namespaces=[("c1", "tools")]),
+        FlowScope.of(namespaces=[("c1", "storefront"), ("c1", "kube-system")]),
+    ]
+    used = 0
+    for since, until in _windows(end):
+        for scope, verdicts, examples, cluster in itertools.product(
+            scopes, [None, ["FORWARDED"], ["DROPPED", "FORWARDED"]], [1, 3], ["c1", None]
+        ):
+            args: dict[str, Any] = {
+                "cluster": cluster,
+                "since": since,
+                "until": until,
+                "scope": scope,
+            }
+            args |= {"verdicts": verdicts, "examples": examples}
+            raw = observed_edges(store, **args, rollup=False)
+            rolled = observed_edges(store, **args)
+            assert rolled == raw, (since, until, scope, verdicts, examples)
+        used += plan(EdgeQuery(since=since, until=until)).hours is not None
+        assert sum(e.flows for e in observed_edges(store, cluster="c1", since=since, until=until))
+    assert used == 4  # every window but the one-hour one read the rollup
+    # Windows the rollup cannot answer alone are raw: unbounded, or too many examples.
+    assert plan(EdgeQuery(since=None, until=end)).hours is None
+    assert plan(EdgeQuery(since=end - 8 * HOUR, until=end, examples=5)).hours is None
+    every = observed_edges(store, cluster="c1", since=end - 8 * HOUR, until=end, examples=5)
+    assert every == observed_edges(store, cluster="c1", since=None, until=None, examples=5)
+    store.close()
+
+
+def test_rollup_is_what_answers_whole_hours(chdb_dir: Path) -> None:
+    """Whole hours come from the rollup: raw flows of those hours deleted behind the
+    store's back still count there, and the partial hours still come from raw flows."""
+    end = time.time_ns()
+    store = DuckDBFlowStore()
+    FlowService(store).ingest_lines(spread(storefront_lines(600), end, 6), "c1")
+    aligned = end - end % HOUR
+    since, until = aligned - 4 * HOUR - 1, end
+
+    def total(rollup: bool = True) -> int:
+        found = observed_edges(store, cluster="c1", since=since, until=until, rollup=rollup)
+        return sum(e.flows for e in found)
+
+    before = total()
+    last_hour = sum(
+        e.flows for e in observed_edges(store, cluster="c1", since=aligned, until=until)
+    )
+    assert last_hour and before == total(rollup=False)
+    delete = "DELETE FROM flows WHERE time_ns BETWEEN ? AND ?"
+    with store._db.cursor() as con:
+        con.execute(delete, [aligned - 4 * HOUR, aligned - 1])  # the whole hours
+    assert total() == before > total(rollup=False)
+    with store._db.cursor() as con:
+        con.execute(delete, [aligned, until])  # the partial last hour
+    assert total() == before - last_hour
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "clickhouse"])
+def test_rollup_compaction_and_retention(kind: str, chdb_dir: Path) -> None:
+    end = time.time_ns()
+    lines = spread(storefront_lines(800), end - 3 * 86_400 * 10**9, 5)
+    retention = RetentionPolicy(default=timedelta(days=30), hour_rollups=timedelta(days=2))
+    store = _open(kind, chdb_dir, retention=retention)
+    svc = FlowService(store)
+    for part in (lines[::3], lines[1::3], lines[2::3]):
+        svc.ingest_lines(part, "c1")
+    window: dict[str, Any] = {"cluster": "c1", "since": end - 4 * 86_400 * 10**9, "until": end}
+    raw = observed_edges(store, **window, rollup=False)
+    assert observed_edges(store, **window) == raw
+    if kind == "duckdb":
+        rows = store._db.execute("SELECT count(*) FROM flow_edge_hour").fetchall()[0][0]
+        store.compact_rollups(end)
+        merged = store._db.execute("SELECT count(*) FROM flow_edge_hour").fetchall()[0][0]
+        assert merged < rows
+        assert observed_edges(store, **window) == raw  # the same answers once merged
+    # The edge rollup is kept as long as the hour rollup (2 days here): the flows of 3
+    # days ago are gone from it, not from the raw flows (30 days).
+    result = store.enforce_retention(end)
+    assert result.edge_rollup_rows_deleted > 0 and result.flows_deleted == 0
+    assert observed_edges(store, **window, rollup=False) == raw
+    rolled = observed_edges(store, **window)
+    assert rolled != raw and sum(e.flows for e in rolled) < sum(e.flows for e in raw)
+    assert store.enforce_retention(end).edge_rollup_rows_deleted == 0
+    if kind == "duckdb":
+        keys = store._db.execute("SELECT count(*) FROM flow_edge_keys").fetchall()[0][0]
+        assert keys == 0  # no rollup row refers to them any more
+    store.close()
+
+
+def test_a_file_from_before_the_edge_columns_and_rollup(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    end = time.time_ns()
+    lines = spread(storefront_lines(600), end, 5)
+    with DuckDBFlowStore(path) as store:
+        FlowService(store).ingest_lines(lines, "c1")
+        want = observed_edges(store, cluster="c1", since=end - 6 * HOUR, until=end)
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE flow_edge_hour")
+    con.execute("DROP TABLE flow_edge_keys")
+    for column in ("dst_names", "src_workload_kind", "dst_workload_kind"):
+        con.execute(f"ALTER TABLE flows DROP COLUMN {column}")
+    con.close()
+    with DuckDBFlowStore(path) as store:  # columns added (empty), rollup filled once
+        got = observed_edges(store, cluster="c1", since=end - 6 * HOUR, until=end)
+        raw = observed_edges(store, cluster="c1", since=end - 6 * HOUR, until=end, rollup=False)
+        assert got == raw and sum(e.flows for e in got) == sum(e.flows for e in want)
+        assert not any(e.destination.fqdn or e.source.workload_kind for e in got)
+        FlowService(store).ingest_lines(spread(storefront_lines(50), end, 1), "c2")
+    with DuckDBFlowStore(path) as store:  # not filled again
+        again = observed_edges(store, cluster="c1", since=end - 6 * HOUR, until=end)
+        assert again == got

@@ -175,7 +175,7 @@ async def desired_state(
         if state["generation"] > after:
             return {**state, "changed": True}
         left = deadline - time.monotonic()
-        if left <= 0 or await request.is_disconnected():
+        if left <= 0 or watch.closed or await request.is_disconnected():
             return {"cluster": cluster, "generation": state["generation"], "changed": False}
         # Woken by a change committed in this process; the periodic re-check sees changes
         # other server processes made, and a client that went away.

@@ -1,4 +1,10 @@
-"""Blueprint routes (versions, ETag, rollback, where assigned) and desired state."""
+"""Blueprint routes (versions, ETag, rollback, where assigned) and desired state.
+
+A write that changes what production clusters enforce (create, change, delete, rollback,
+promote of a staged version) carries the token of a preview of that change over exactly
+the production clusters it reaches (``POST /api/v1/blueprints/preview``): 428 otherwise.
+The clusters are computed before the write; the token is checked after the write's own
+checks (403, 409, 412 first) and before the commit (a refused write leaves nothing)."""
 
 from __future__ import annotations
 
@@ -11,9 +17,17 @@ from sqlalchemy import select
 
 from netwarden.api.agent import feeds_staged
 from netwarden.api.guarded import Guarded, GuardedRoute
-from netwarden.api.policies import Caller, IfMatch, PromoteBody, PromoteIn, expected_version
+from netwarden.api.policies import (
+    Caller,
+    IfMatch,
+    PreviewToken,
+    PromoteBody,
+    PromoteIn,
+    expected_version,
+)
 from netwarden.control import blueprints as service
 from netwarden.control import staging
+from netwarden.control.access import ControlError
 from netwarden.control.blueprint_spec import parse_blueprint
 from netwarden.control.models import (
     Blueprint,
@@ -22,6 +36,7 @@ from netwarden.control.models import (
     ClusterStatus,
     DesiredState,
 )
+from netwarden.control.preview import Draft, PreviewGate, blueprint_reach
 from netwarden.control.rbac import Action, Target
 from netwarden.control.rollout import sync_state
 from netwarden.flows.service import FlowService
@@ -50,14 +65,64 @@ class RollbackIn(BaseModel):
     message: str = ""
 
 
+def _reach(
+    acc: Guarded, name: str | None, project: str | None, text: str | None
+) -> list[Cluster] | None:
+    """The clusters a change of blueprint ``name`` to ``text`` ("" or None: a deletion)
+    reaches, read before the write; None when the write itself will refuse it (no such
+    blueprint, bad YAML: its own error answers)."""
+    if name is None:
+        return None
+    try:
+        spec = parse_blueprint(text) if text else None
+    except ControlError:
+        return None
+    return blueprint_reach(acc, name, project, spec)
+
+
+def _require_preview(
+    request: Request, reached: list[Cluster] | None, draft: Draft, token: str | None
+) -> None:
+    """A change reaching production clusters carries the token of its preview (428)."""
+    gate: PreviewGate = request.app.state.preview
+    gate.check_clusters(token, reached or [], draft)
+
+
+def _existing(acc: Guarded, blueprint_id: str) -> Blueprint | None:
+    found = acc.session.get(Blueprint, blueprint_id)
+    return found if found is not None and found.org_id == acc.actor.org_id else None
+
+
+def _version_text(acc: Guarded, bp: Blueprint, number: int) -> str | None:
+    found = acc.session.scalars(
+        select(BlueprintVersion.yaml).filter_by(blueprint_id=bp.id, version=number)
+    ).first()
+    return found
+
+
 def _answer(response: Response, bp: Blueprint, version: BlueprintVersion | None) -> dict[str, Any]:
     response.headers["ETag"] = f'"v{bp.version}"'
     return service.blueprint_doc(bp, version)
 
 
 @router.post("/blueprints", status_code=201, summary="Create a blueprint")
-def create_blueprint(body: BlueprintIn, acc: Guarded, response: Response) -> dict[str, Any]:
+def create_blueprint(
+    body: BlueprintIn,
+    acc: Guarded,
+    response: Response,
+    request: Request,
+    preview_token: PreviewToken = None,
+) -> dict[str, Any]:
+    reached = None
+    if not body.staged:  # a staged version changes no enforcement: nothing to preview
+        try:
+            name: str | None = parse_blueprint(body.yaml).name
+        except ControlError:
+            name = None  # the write answers it
+        reached = _reach(acc, name, body.project, body.yaml)
     bp = service.create(acc, body.yaml, body.message, body.project, staged=body.staged)
+    if not body.staged:
+        _require_preview(request, reached, Draft("blueprint", yaml=body.yaml), preview_token)
     return _answer(response, bp, service.version(acc, bp, bp.version))
 
 
@@ -82,27 +147,72 @@ def get_blueprint(blueprint_id: str, acc: Guarded, response: Response) -> dict[s
 
 @router.put("/blueprints/{blueprint_id}", summary="Change a blueprint: a new version")
 def put_blueprint(
-    blueprint_id: str, body: BlueprintIn, acc: Guarded, response: Response, if_match: IfMatch = None
+    blueprint_id: str,
+    body: BlueprintIn,
+    acc: Guarded,
+    response: Response,
+    request: Request,
+    if_match: IfMatch = None,
+    preview_token: PreviewToken = None,
 ) -> dict[str, Any]:
+    existing = _existing(acc, blueprint_id)
+    was = existing.version if existing is not None else None
+    reached = None
+    if existing is not None and not body.staged:
+        reached = _reach(acc, existing.name, existing.project_id, body.yaml)
     bp = service.update(
         acc, blueprint_id, body.yaml, body.message, expected_version(if_match), staged=body.staged
     )
+    # An identical re-apply changes nothing, a staged version no enforcement: no preview.
+    if bp.version != was and not body.staged:
+        _require_preview(request, reached, Draft("blueprint", yaml=body.yaml), preview_token)
     return _answer(response, bp, service.version(acc, bp, bp.version))
 
 
 @router.delete("/blueprints/{blueprint_id}", summary="Delete a blueprint (a version)")
 def delete_blueprint(
-    blueprint_id: str, acc: Guarded, response: Response, if_match: IfMatch = None, message: str = ""
+    blueprint_id: str,
+    acc: Guarded,
+    response: Response,
+    request: Request,
+    if_match: IfMatch = None,
+    message: str = "",
+    preview_token: PreviewToken = None,
 ) -> dict[str, Any]:
+    existing = _existing(acc, blueprint_id)
+    was = existing.version if existing is not None else None
+    reached = _reach(acc, existing.name, existing.project_id, None) if existing else None
     bp = service.delete(acc, blueprint_id, message, expected_version(if_match))
+    if bp.version != was:
+        draft = Draft("delete-blueprint", blueprint_id=bp.id)
+        _require_preview(request, reached, draft, preview_token)
     return _answer(response, bp, None)
 
 
 @router.post("/blueprints/{blueprint_id}/rollback", summary="A new version with an old one's YAML")
 def rollback_blueprint(
-    blueprint_id: str, body: RollbackIn, acc: Guarded, response: Response, if_match: IfMatch = None
+    blueprint_id: str,
+    body: RollbackIn,
+    acc: Guarded,
+    response: Response,
+    request: Request,
+    if_match: IfMatch = None,
+    preview_token: PreviewToken = None,
 ) -> dict[str, Any]:
+    existing = _existing(acc, blueprint_id)
+    reached = None
+    if existing is not None:
+        restores = _version_text(acc, existing, body.version)
+        reached = _reach(acc, existing.name, existing.project_id, restores)
     bp = service.rollback(acc, blueprint_id, body.version, body.message, expected_version(if_match))
+    # Previewed as the YAML it restores (a deletion when it restores a deleted version).
+    restored = service.version(acc, bp, bp.version).yaml
+    draft = (
+        Draft("blueprint", yaml=restored)
+        if restored
+        else Draft("delete-blueprint", blueprint_id=bp.id)
+    )
+    _require_preview(request, reached, draft, preview_token)
     return _answer(response, bp, service.version(acc, bp, bp.version))
 
 
@@ -216,8 +326,14 @@ def promote_blueprint(
     caller: Caller,
     body: PromoteBody = None,
     if_match: IfMatch = None,
+    preview_token: PreviewToken = None,
 ) -> dict[str, Any]:
     given = body or PromoteIn()
+    existing = _existing(acc, blueprint_id)
+    reached = None
+    if existing is not None and existing.staged and not existing.deleted:
+        staged_text = _version_text(acc, existing, existing.version)
+        reached = _reach(acc, existing.name, existing.project_id, staged_text)
     flows: FlowService = request.app.state.flows
 
     def outcomes(bp: Blueprint, clusters: list[Cluster]) -> dict[str, Any]:
@@ -233,4 +349,7 @@ def promote_blueprint(
         return found.to_dict()
 
     bp = service.promote(acc, blueprint_id, outcomes, given.message, expected_version(if_match))
+    # Promoting releases the staged YAML: previewed as that version.
+    draft = Draft("blueprint", yaml=service.version(acc, bp, bp.version).yaml)
+    _require_preview(request, reached, draft, preview_token)
     return _answer(response, bp, service.version(acc, bp, bp.version))

@@ -1,10 +1,13 @@
-"""Impact preview route: ``POST /api/v1/clusters/{cluster_id}/preview``.
+"""Impact preview routes: ``POST /api/v1/clusters/{cluster_id}/preview`` and
+``POST /api/v1/blueprints/preview``.
 
-The body names one draft change (``yaml``: a policy version; ``delete_policy``: a policy
-id; ``blueprint_yaml``: a blueprint version) and optionally the window. The caller must be
-allowed to make the change; the connections shown are limited to the caller's flow scope.
-The answer carries a token (``X-Netwarden-Preview``) that a write of exactly this change
-to a production cluster must send. The work is :mod:`netwarden.control.preview`."""
+The first's body names one draft change (``yaml``: a policy version; ``delete_policy``: a
+policy id; ``blueprint_yaml``: a blueprint version) and optionally the window; the second's
+a blueprint change (``blueprint_yaml`` or ``delete_blueprint``), previewed on every
+production cluster it reaches. The caller must be allowed to make the change; the
+connections shown are limited to the caller's flow scope. The answer carries a token
+(``X-Netwarden-Preview``) that a write of exactly this change to production clusters
+must send. The work is :mod:`netwarden.control.preview`."""
 
 from __future__ import annotations
 
@@ -17,7 +20,14 @@ from netwarden.api.auth import Principal, principal
 from netwarden.api.flows import parse_when
 from netwarden.api.guarded import Guarded, GuardedRoute
 from netwarden.control.models import Cluster
-from netwarden.control.preview import PREVIEW_HEADER, PreviewGate, draft_of, preview
+from netwarden.control.preview import (
+    PREVIEW_HEADER,
+    PreviewGate,
+    blueprint_draft,
+    draft_of,
+    preview,
+    preview_blueprint,
+)
 from netwarden.flows.service import FlowService
 
 router = APIRouter(prefix="/api/v1", tags=["preview"], route_class=GuardedRoute)
@@ -60,3 +70,34 @@ def preview_change(
         "required": preview_gate.required(cluster),
     }
     return out
+
+
+class BlueprintPreviewIn(BaseModel):
+    blueprint_yaml: str | None = Field(
+        None, description="A new blueprint version (created or changed; a rollback's YAML)."
+    )
+    delete_blueprint: str | None = Field(None, description="The id of a blueprint to delete.")
+    project: str | None = Field(
+        None, description="Owning project id of a blueprint that does not exist yet."
+    )
+    since: str | None = Field(
+        None, description="RFC 3339 time or a duration before now (7d); default 7 days."
+    )
+    until: str | None = Field(None, description="RFC 3339 time or a duration before now.")
+
+
+@router.post(
+    "/blueprints/preview",
+    summary="Impact preview of a blueprint change on every production cluster it reaches",
+)
+def preview_blueprint_change(
+    body: BlueprintPreviewIn, acc: Guarded, caller: Caller, request: Request
+) -> dict[str, Any]:
+    draft, _, reached = blueprint_draft(
+        acc, body.blueprint_yaml, body.delete_blueprint, body.project
+    )
+    flows: FlowService = request.app.state.flows
+    since, until = parse_when(body.since, "since"), parse_when(body.until, "until")
+    return preview_blueprint(
+        acc, flows, caller.flow_scope, gate(request), draft, reached, since=since, until=until
+    )

@@ -28,6 +28,7 @@ from netwarden.agent.simulated import SimulatedCluster, load_simulated
 from netwarden.agent.sync import Intervals
 from netwarden.api.server import Server, Settings
 from netwarden.cli.context import Config, Context, save_config
+from netwarden.cli.serve import GRACEFUL_S
 from netwarden.client.http import NetwardenClient
 from netwarden.client.manifests import load_manifests
 from netwarden.client.names import Names
@@ -108,7 +109,13 @@ class DemoFleet:
         s = self.settings
         given: dict[str, Any] = {"data_dir": s.data_dir, "host": s.host, "port": s.port}
         self._server = Server(Settings(**given))
-        config = uvicorn.Config(self._server.app, host=s.host, port=s.port, log_level="warning")
+        config = uvicorn.Config(
+            self._server.app,
+            host=s.host,
+            port=s.port,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL_S,
+        )
         self._uvicorn = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._uvicorn.run, name="server", daemon=True)
         self._thread.start()

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from netwarden.api.server import Server, Settings
 from netwarden.cli.offline import fail
 
+GRACEFUL_S = 3  # seconds a stop waits for requests in flight
+
 
 def serve(
     data_dir: Annotated[
@@ -53,7 +55,15 @@ def serve(
         )
     typer.echo(f"Netwarden listening on http://{settings.host}:{settings.port}")
     try:
-        uvicorn.run(server.app, host=settings.host, port=settings.port, log_level="info")
+        # Agents' long polls hold connections open for up to a minute: a stop does not
+        # wait for them (they reconnect to the next server with backoff).
+        uvicorn.run(
+            server.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            timeout_graceful_shutdown=GRACEFUL_S,
+        )
     finally:
         server.close()
 

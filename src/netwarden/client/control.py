@@ -41,7 +41,10 @@ class ControlRoutes:
 
     Policy writes preview their change first (``POST /clusters/{id}/preview``) and send
     the preview's token (``X-Netwarden-Preview``), which production clusters require;
-    ``on_preview`` (when set) sees each preview document, e.g. to print its summary."""
+    blueprint writes (create, change, delete, rollback, promote) likewise preview the
+    blueprint change on the production clusters it reaches (``POST /blueprints/preview``).
+    ``on_preview`` (when set) sees each cluster's preview document, e.g. to print its
+    summary."""
 
     on_preview: Callable[[Doc], None] | None = None
 
@@ -332,13 +335,47 @@ class ControlRoutes:
         found: Doc = self.json("GET", f"/api/v1/blueprints/{blueprint_id}")
         return found
 
+    def preview_blueprint(
+        self,
+        *,
+        blueprint_yaml: str | None = None,
+        delete_blueprint: str | None = None,
+        project: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Doc:
+        """The impact preview of a blueprint change on every production cluster it
+        reaches (``clusters``: one preview each) and the token of that change."""
+        given = {
+            "blueprint_yaml": blueprint_yaml,
+            "delete_blueprint": delete_blueprint,
+            "project": project,
+            "since": since,
+            "until": until,
+        }
+        body = {k: v for k, v in given.items() if v is not None}
+        found: Doc = self.json("POST", "/api/v1/blueprints/preview", json=body)
+        return found
+
+    def blueprint_previewed(self, **change: str | None) -> dict[str, str]:
+        """Preview a blueprint change; the header that carries its token."""
+        found = self.preview_blueprint(**change)
+        if self.on_preview is not None:
+            for doc in found.get("clusters", []):
+                self.on_preview(doc)
+        token = found["token"]
+        return {str(token.get("header", PREVIEW_HEADER)): str(token["value"])}
+
     def create_blueprint(
         self, yaml_text: str, message: str, project_id: str | None, *, staged: bool = False
     ) -> Doc:
         body: Doc = {"yaml": yaml_text, "message": message, "project": project_id}
-        if staged:
+        headers: dict[str, str] = {}
+        if staged:  # a staged version is not enforced: no preview needed
             body["staged"] = True
-        created: Doc = self.json("POST", "/api/v1/blueprints", json=body)
+        else:
+            headers = self.blueprint_previewed(blueprint_yaml=yaml_text, project=project_id)
+        created: Doc = self.json("POST", "/api/v1/blueprints", json=body, headers=headers)
         return created
 
     def update_blueprint(
@@ -351,17 +388,51 @@ class ControlRoutes:
         staged: bool = False,
     ) -> Doc:
         body: Doc = {"yaml": yaml_text, "message": message}
-        if staged:
-            body["staged"] = True
         headers = _if_match(version)
+        if staged:  # a staged version is not enforced: no preview needed
+            body["staged"] = True
+        else:
+            headers = {**headers, **self.blueprint_previewed(blueprint_yaml=yaml_text)}
         path = f"/api/v1/blueprints/{blueprint_id}"
         updated: Doc = self.json("PUT", path, json=body, headers=headers)
         return updated
 
+    def delete_blueprint(
+        self, blueprint_id: str, message: str = "", version: int | None = None
+    ) -> Doc:
+        """Delete a blueprint (a version with no YAML), previewed first."""
+        params = {"message": message} if message else {}
+        preview = self.blueprint_previewed(delete_blueprint=blueprint_id)
+        headers = {**_if_match(version), **preview}
+        path = f"/api/v1/blueprints/{blueprint_id}"
+        deleted: Doc = self.json("DELETE", path, params=params, headers=headers)
+        return deleted
+
+    def rollback_blueprint(
+        self, blueprint_id: str, to: int, message: str = "", version: int | None = None
+    ) -> Doc:
+        """A new version with version ``to``'s YAML, previewed first as that YAML (a
+        deletion when ``to`` was a deletion)."""
+        old = self.json("GET", f"/api/v1/blueprints/{blueprint_id}/versions")
+        text = next((v["yaml"] for v in _items(old) if v["version"] == to), None)
+        change = {"blueprint_yaml": text} if text else {"delete_blueprint": blueprint_id}
+        headers = {**_if_match(version), **self.blueprint_previewed(**change)}
+        body = {"version": to, "message": message}
+        path = f"/api/v1/blueprints/{blueprint_id}/rollback"
+        rolled: Doc = self.json("POST", path, json=body, headers=headers)
+        return rolled
+
     def promote(self, kind: str, object_id: str, hours: float, message: str = "") -> Doc:
-        """Promote a staged policy or blueprint (``kind``: ``policies`` / ``blueprints``)."""
+        """Promote a staged policy or blueprint (``kind``: ``policies`` / ``blueprints``).
+        A blueprint's promotion releases its staged YAML: previewed first."""
         body = {"hours": hours, "message": message}
-        promoted: Doc = self.json("POST", f"/api/v1/{kind}/{object_id}/promote", json=body)
+        headers: dict[str, str] = {}
+        if kind == "blueprints":
+            staged = self.get_blueprint(object_id)
+            if staged.get("yaml"):
+                headers = self.blueprint_previewed(blueprint_yaml=staged["yaml"])
+        path = f"/api/v1/{kind}/{object_id}/promote"
+        promoted: Doc = self.json("POST", path, json=body, headers=headers)
         return promoted
 
     def blueprint_versions(self, blueprint_id: str) -> list[Doc]:

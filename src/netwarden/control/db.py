@@ -10,6 +10,7 @@ instead of failing); PostgreSQL connections go through psycopg 3.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
+WRITER_WAIT_S = 60.0
+
+
 def make_engine(url: str, *, immediate: bool = True) -> Engine:
     """An engine; for SQLite, ``immediate`` transactions take the write lock at BEGIN
     (writers), otherwise BEGIN is deferred (readers never wait for writers in WAL)."""
@@ -49,7 +53,13 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
             pool_timeout=60,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin if immediate else _sqlite_deferred)
+        if immediate:
+            writers = _WriterQueue()
+            event.listen(engine, "begin", writers.begin)
+            event.listen(engine, "commit", writers.end)
+            event.listen(engine, "rollback", writers.end)
+        else:
+            event.listen(engine, "begin", _sqlite_deferred)
         return engine
     return create_engine(url, pool_size=20, max_overflow=40, pool_timeout=60, pool_pre_ping=True)
 
@@ -63,12 +73,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin(connection: Any) -> None:
+class _WriterQueue:
     """``BEGIN IMMEDIATE``: take the write lock when the transaction starts. A deferred
     transaction that reads and then writes fails at once ("database is locked") when
-    another writer committed in between; an immediate one waits its turn (busy timeout).
-    SQLite serializes writers anyway; this makes them queue instead of fail."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    another writer committed in between; an immediate one waits its turn. SQLite
+    serializes writers anyway; this makes them queue instead of fail.
+
+    Writers of this process queue on a lock first: SQLite's own busy handler polls with
+    sleeps of up to 100 ms, so with dozens of waiting writers (a hundred agents reporting
+    at once) the write lock sat idle between them and requests timed out; a queue in
+    the process hands it over at once. Other processes on the same file still wait
+    through the busy timeout."""
+
+    HELD = "netwarden.writer"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        if not self._lock.acquire(timeout=WRITER_WAIT_S):
+            raise TimeoutError(f"no write turn on the database in {WRITER_WAIT_S:.0f} s")
+        connection.info[self.HELD] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Any) -> None:
+        if connection.info.pop(self.HELD, False):
+            self._lock.release()
 
 
 def _sqlite_deferred(connection: Any) -> None:

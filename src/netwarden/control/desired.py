@@ -441,10 +441,17 @@ class GenerationWatch:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
+        self.closed = False  # the server is shutting down: waiters return at once
         _watchers.add(self)
 
+    def close(self) -> None:
+        self.closed = True
+        self.notify()
+
     async def wait(self, timeout: float) -> None:
-        """Until the next change, or ``timeout`` seconds."""
+        """Until the next change, or ``timeout`` seconds (at once after ``close``)."""
+        if self.closed:
+            return
         loop = asyncio.get_running_loop()
         if self._event is None or self._loop is not loop:  # first wait, or a new loop
             self._loop, self._event = loop, asyncio.Event()

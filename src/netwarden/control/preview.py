@@ -22,8 +22,8 @@ import hmac
 import os
 import secrets
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,24 +31,30 @@ from typing import Any, Literal
 import yaml
 from sqlalchemy import select
 
-from netwarden.control import policies
+from netwarden.control import blueprints, policies
 from netwarden.control.access import Access, ControlError, Invalid, NotFound
-from netwarden.control.blueprint_spec import parse_blueprint
+from netwarden.control.blueprint_spec import BlueprintSpec, parse_blueprint
 from netwarden.control.desired import (
     ClusterFacts,
     Desired,
     SourcedBlueprint,
+    assigned,
+    chain,
     desired_for,
+    load_blueprints,
     load_released,
+    parsed_blueprint,
 )
 from netwarden.control.inventory import world_for
 from netwarden.control.models import (
     Blueprint,
+    BlueprintVersion,
     Cluster,
     ClusterInventory,
     Namespace,
     Policy,
     PolicyVersion,
+    Project,
 )
 from netwarden.control.rbac import Action, Target
 from netwarden.engine.replay import ChangedConnection, UncertainConnection, replay
@@ -64,7 +70,8 @@ DEFAULT_REQUIRED_SELECTOR = "env=prod"
 PREVIEW_HEADER = "X-Netwarden-Preview"
 LIMIT = 500
 SECRET_FILE = "preview.key"
-DraftKind = Literal["policy", "delete", "blueprint"]
+BLUEPRINT_PREVIEW_ROUTE = "POST /api/v1/blueprints/preview"
+DraftKind = Literal["policy", "delete", "blueprint", "delete-blueprint"]
 
 
 class PreviewRequired(ControlError):
@@ -75,17 +82,26 @@ class PreviewRequired(ControlError):
 
 @dataclass(frozen=True, slots=True)
 class Draft:
-    """One change to preview: ``policy`` (``yaml``), ``delete`` (``policy_id``) or
-    ``blueprint`` (``yaml``)."""
+    """One change to preview: ``policy`` (``yaml``), ``delete`` (``policy_id``),
+    ``blueprint`` (``yaml``: a new version, created or changed) or ``delete-blueprint``
+    (``blueprint_id``). ``project``, when ``owned``, is the owner of a blueprint that does
+    not exist yet (None: org-wide); otherwise a new blueprint is previewed as owned by the
+    cluster's project. Not part of the digest."""
 
     kind: DraftKind
     yaml: str = ""
     policy_id: str = ""
+    blueprint_id: str = ""
+    project: str | None = field(default=None, compare=False)
+    owned: bool = field(default=False, compare=False)
 
     @property
     def digest(self) -> str:
-        """What a token binds: the kind and the YAML (or the deleted policy's id)."""
-        body = self.policy_id if self.kind == "delete" else self.yaml
+        """What a token binds: the kind and the YAML (or the deleted policy's or
+        blueprint's id)."""
+        body = {"delete": self.policy_id, "delete-blueprint": self.blueprint_id}.get(
+            self.kind, self.yaml
+        )
         return hashlib.sha256(f"{self.kind}\n{body}".encode()).hexdigest()
 
 
@@ -148,9 +164,43 @@ class PreviewGate:
                 [{"field": f"header.{PREVIEW_HEADER.lower()}", "message": "invalid or expired"}],
             )
 
+    def issue_for(
+        self, cluster_ids: Iterable[str], draft: Draft, now: float | None = None
+    ) -> tuple[str, int]:
+        """A token for a change that reaches several clusters (a blueprint's): bound to
+        the change and to exactly that set of clusters."""
+        return self.issue(clusters_key(cluster_ids), draft, now)
+
+    def check_clusters(self, token: str | None, reached: Sequence[Cluster], draft: Draft) -> None:
+        """Refuse (428) a blueprint change that reaches clusters needing a preview without
+        the token of a preview of that change over exactly those clusters."""
+        production = sorted((c for c in reached if self.required(c)), key=lambda c: c.name)
+        if not production:
+            return
+        names = ", ".join(c.name for c in production)
+        field_name = f"header.{PREVIEW_HEADER.lower()}"
+        if not token:
+            raise PreviewRequired(
+                f"the change reaches {names}, matching {self.required_selector!r}: preview "
+                f"it first ({BLUEPRINT_PREVIEW_ROUTE}) and send its token in {PREVIEW_HEADER}",
+                [{"field": field_name, "message": f"required: {BLUEPRINT_PREVIEW_ROUTE}"}],
+            )
+        if not self.valid(token, clusters_key(c.id for c in production), draft):
+            raise PreviewRequired(
+                f"the {PREVIEW_HEADER} token is expired or was issued for another change or "
+                f"another set of clusters (now {names}): preview this change again "
+                f"({BLUEPRINT_PREVIEW_ROUTE})",
+                [{"field": field_name, "message": "invalid or expired"}],
+            )
+
     def _mac(self, cluster_id: str, digest: str, expiry: int) -> str:
         message = f"{cluster_id}\n{digest}\n{expiry}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+
+def clusters_key(cluster_ids: Iterable[str]) -> str:
+    """What a multi-cluster token binds instead of one cluster id (never a cluster id)."""
+    return "clusters:" + ",".join(sorted(set(cluster_ids)))
 
 
 def load_secret(data_dir: Path) -> bytes:
@@ -208,12 +258,27 @@ def draft_change(acc: Access, cluster: Cluster, draft: Draft) -> Change:
             "policy": f"{policy.kind}/{policy.namespace}/{policy.name}",
             "id": policy.id,
         }
+    elif draft.kind == "delete-blueprint":
+        gone = acc.get(Blueprint, draft.blueprint_id, "blueprint")
+        acc.require(
+            Action.WRITE_CLUSTER_POLICY,
+            Target(acc.actor.org_id, project_id=gone.project_id),
+            f"preview deleting blueprint {gone.name} on {cluster.name}",
+        )
+        blueprints.pop(gone.name, None)
+        after = desired_for(facts, blueprints, own)
+        description = {
+            "kind": "delete-blueprint",
+            "blueprint": gone.name,
+            "version": gone.version + 1,
+        }
     else:
         spec = parse_blueprint(draft.yaml)
-        existing = acc.session.scalars(
-            select(Blueprint).filter_by(org_id=acc.actor.org_id, name=spec.name)
-        ).first()
-        project = existing.project_id if existing is not None else cluster.project_id
+        existing = _blueprint_named(acc, spec.name)
+        if existing is not None:
+            project = existing.project_id
+        else:
+            project = draft.project if draft.owned else cluster.project_id
         acc.require(
             Action.WRITE_CLUSTER_POLICY,
             Target(acc.actor.org_id, project_id=project),
@@ -224,6 +289,142 @@ def draft_change(acc: Access, cluster: Cluster, draft: Draft) -> Change:
         after = desired_for(facts, blueprints, own)
         description = {"kind": "blueprint", "blueprint": spec.name, "version": version}
     return Change(before, after, description)
+
+
+def _blueprint_named(acc: Access, name: str) -> Blueprint | None:
+    found: Blueprint | None = acc.session.scalars(
+        select(Blueprint).filter_by(org_id=acc.actor.org_id, name=name)
+    ).first()
+    return found
+
+
+# --- blueprints: the clusters a change reaches, its preview over them -------------------
+
+
+def blueprint_reach(
+    acc: Access, name: str, project: str | None, after: BlueprintSpec | None
+) -> list[Cluster]:
+    """The clusters a new version ``after`` (None: a deletion) of blueprint ``name``
+    changes, as a write computes them: those its current version, the version the clusters
+    hold and ``after`` are assigned to, within the owner's clusters (the existing
+    blueprint's project, else ``project``; None: the org), and those of the blueprints
+    that extend it. Read before the write (no authorization check: callers make one)."""
+    existing = _blueprint_named(acc, name)
+    owner = existing.project_id if existing is not None else project
+    specs = [after] if after is not None else []
+    if existing is not None:
+        numbers = {existing.released_version} | (
+            {existing.version} if not existing.deleted else set()
+        )
+        for text in acc.session.scalars(
+            select(BlueprintVersion.yaml).where(
+                BlueprintVersion.blueprint_id == existing.id,
+                BlueprintVersion.version.in_([n for n in numbers if n]),
+            )
+        ):
+            if text:
+                specs.append(parsed_blueprint(text))
+    query = select(Cluster).where(Cluster.org_id == acc.actor.org_id)
+    if owner is not None:
+        query = query.where(Cluster.project_id == owner)
+    reached = {
+        c.id: c
+        for c in acc.session.scalars(query)
+        if any(assigned(spec, ClusterFacts(c.name, c.labels or {}, {})) for spec in specs)
+    }
+    everything = load_blueprints(acc.session, acc.actor.org_id)
+    rows = {
+        b.name: b for b in acc.session.scalars(select(Blueprint).filter_by(org_id=acc.actor.org_id))
+    }
+    for other, sourced in everything.items():
+        if other == name or other not in rows:
+            continue
+        try:
+            ancestors = {b.name for b in chain(other, everything)}
+        except Invalid:  # another blueprint's broken chain is not this change's business
+            continue
+        if name in ancestors:
+            reached |= {c.id: c for c in blueprints.reach(acc, rows[other], sourced.spec)}
+    return sorted(reached.values(), key=lambda c: c.name)
+
+
+def blueprint_draft(
+    acc: Access, yaml_text: str | None, delete_blueprint: str | None, project: str | None
+) -> tuple[Draft, str, list[Cluster]]:
+    """The draft a blueprint preview request names (exactly one of a YAML and the id of a
+    blueprint to delete), once the caller may make it (``write-cluster-policy`` over the
+    owner's project), its blueprint's name and the clusters it reaches."""
+    if bool(yaml_text) == bool(delete_blueprint):
+        raise Invalid(
+            "give exactly one of blueprint_yaml, delete_blueprint",
+            [{"field": "body", "message": "one change expected"}],
+        )
+    if yaml_text:
+        spec: BlueprintSpec | None = parse_blueprint(yaml_text)
+        assert spec is not None
+        name = spec.name
+        existing = _blueprint_named(acc, name)
+        if existing is None and project is not None:
+            acc.get(Project, project, "project")
+        draft = Draft("blueprint", yaml=yaml_text)
+    else:
+        assert delete_blueprint is not None
+        existing = acc.get(Blueprint, delete_blueprint, "blueprint")
+        spec, name = None, existing.name
+        draft = Draft("delete-blueprint", blueprint_id=existing.id)
+    owner = existing.project_id if existing is not None else project
+    acc.require(
+        Action.WRITE_CLUSTER_POLICY,
+        Target(acc.actor.org_id, project_id=owner),
+        f"preview blueprint {name}",
+    )
+    return replace(draft, project=owner, owned=True), name, blueprint_reach(acc, name, owner, spec)
+
+
+def preview_blueprint(
+    acc: Access,
+    flows: FlowService,
+    scope: FlowScope,
+    gate: PreviewGate,
+    draft: Draft,
+    reached: Sequence[Cluster],
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> dict[str, Any]:
+    """The preview of a blueprint change on every production cluster it reaches (those
+    ``gate`` requires a preview for), each as :func:`preview` answers it, with their
+    totals and one token bound to the change and that set of clusters."""
+    production = [c for c in reached if gate.required(c)]
+    docs = [preview(acc, flows, scope, c, draft, since=since, until=until) for c in production]
+    totals: dict[str, int] = {}
+    for doc in docs:
+        for key, value in doc["summary"].items():
+            totals[key] = totals.get(key, 0) + int(value)
+    token, expiry = gate.issue_for([c.id for c in production], draft)
+    return {
+        "change": docs[0]["change"] if docs else _blueprint_change(acc, draft),
+        "reached": [{"id": c.id, "name": c.name, "previewed": c in production} for c in reached],
+        "clusters": docs,
+        "summary": totals,
+        "token": {
+            "header": PREVIEW_HEADER,
+            "value": token,
+            "expires": expiry,
+            "required": bool(production),
+            "clusters": sorted(c.id for c in production),
+        },
+    }
+
+
+def _blueprint_change(acc: Access, draft: Draft) -> dict[str, Any]:
+    if draft.kind == "delete-blueprint":
+        gone = acc.get(Blueprint, draft.blueprint_id, "blueprint")
+        return {"kind": draft.kind, "blueprint": gone.name, "version": gone.version + 1}
+    name = parse_blueprint(draft.yaml).name
+    existing = _blueprint_named(acc, name)
+    version = (existing.version if existing is not None else 0) + 1
+    return {"kind": "blueprint", "blueprint": name, "version": version}
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:

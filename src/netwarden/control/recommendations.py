@@ -18,13 +18,11 @@ flow store, and applies the control plane's rules:
   those policies deny (engine verdict), with their example flows.
 
 Hubble records the DNS name an external address was reached by in the flow
-(``destination_names``), which the edge query does not group by: the names are read
-from the example flows of the external edges (one scoped query by uuid).
+(``destination_names``); the edges carry it (``EdgeEnd.fqdn``): one edge per name.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -66,7 +64,6 @@ from netwarden.engine.recommend import (
     stable_labels,
     workload_of,
 )
-from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.scope import FlowScope
 from netwarden.flows.service import FlowService
 from netwarden.model.observed import EdgeEnd, ObservedEdge
@@ -131,35 +128,10 @@ def _require(acc: Access, action: Action, cluster: Cluster, namespace: str) -> N
 def edges(
     flows: FlowService, scope: FlowScope, cluster: Cluster, namespace: str, window: Window
 ) -> list[ObservedEdge]:
-    """The cluster's edges in the window and scope that touch ``namespace``, external
-    destinations named from their example flows."""
+    """The cluster's edges in the window and scope that touch ``namespace`` (external
+    destinations carry the DNS name Hubble recorded for them: ``EdgeEnd.fqdn``)."""
     found = flows.edges(scope, cluster=cluster.name, since=window.since, until=window.until)
-    touching = [e for e in found if namespace in (e.source.namespace, e.destination.namespace)]
-    return name_destinations(flows, scope, touching, window)
-
-
-def name_destinations(
-    flows: FlowService, scope: FlowScope, found: Sequence[ObservedEdge], window: Window
-) -> list[ObservedEdge]:
-    """External destinations without a name get the DNS name their example flows carry."""
-    unnamed = [e for e in found if e.destination.kind == "world" and not e.destination.fqdn]
-    uuids = tuple(sorted({u for e in unnamed for u in e.examples}))
-    if not uuids:
-        return list(found)
-    names: dict[str, str] = {}
-    wanted = FlowFilter(uuid=uuids)
-    for flow in flows.query(scope, [wanted], since=window.since, until=window.until):
-        if flow.destination_names:
-            names[flow.uuid] = flow.destination_names[0].rstrip(".")
-    out = []
-    for edge in found:
-        name = next((names[u] for u in edge.examples if u in names), "")
-        if name and edge.destination.kind == "world" and not edge.destination.fqdn:
-            edge = dataclasses.replace(
-                edge, destination=dataclasses.replace(edge.destination, fqdn=name)
-            )
-        out.append(edge)
-    return out
+    return [e for e in found if namespace in (e.source.namespace, e.destination.namespace)]
 
 
 def known_workloads(acc: Access, cluster: Cluster, namespace: str) -> list[KnownWorkload]:

@@ -55,6 +55,7 @@ def store_table(
     bad = row_problems(flows) | time_bad | ~true_mask(_nonempty(uuid))
     node = _node_name(pc.struct_field(flows, "node_name"), env_node)
     day = _days(time_ns, now)
+    src, dst = pc.struct_field(flows, "source"), pc.struct_field(flows, "destination")
     columns = {
         "day": day,
         "time_ns": time_ns,
@@ -65,14 +66,17 @@ def store_table(
         "node_name": node,
         **_enums(flows),
         **_layer3_4(flows),
-        **_endpoint("src", pc.struct_field(flows, "source")),
-        **_endpoint("dst", pc.struct_field(flows, "destination")),
+        **_endpoint("src", src),
+        **_endpoint("dst", dst),
         **_layer7(pc.struct_field(flows, "l7")),
         **{name: _policies(pc.struct_field(flows, name)) for name in POLICY_COLUMNS},
         "is_reply": pc.struct_field(flows, "is_reply"),
         "summary": _or(pc.struct_field(flows, "Summary"), ""),
         # The bulk path reads Hubble's files: no Netwarden staged marks.
         **{name: _empty_lists(len(flows)) for name in STAGED_COLUMNS},
+        "dst_names": list_or_empty(pc.struct_field(flows, "destination_names"), None),
+        "src_workload_kind": _first_workload(pc.struct_field(src, "workloads"), "kind"),
+        "dst_workload_kind": _first_workload(pc.struct_field(dst, "workloads"), "kind"),
         "raw": raw,
     }
     arrays = [columns[field.name].cast(field.type) for field in ARROW_SCHEMA]
@@ -182,13 +186,13 @@ def _endpoint(side: str, endpoint: Any) -> dict[str, Any]:
     }
 
 
-def _first_workload(workloads: Any) -> Any:
-    """The name of the first workload, or ``""``."""
+def _first_workload(workloads: Any, field: str = "name") -> Any:
+    """The name (or another field) of the first workload, or ``""``."""
     lengths = true_mask(pc.greater(pc.list_value_length(workloads), 0))
     if not lengths.any():
         return _constant("", len(workloads))
     starts = workloads.offsets.to_numpy()[:-1]
-    names = pc.struct_field(workloads.values, "name")
+    names = pc.struct_field(workloads.values, field)
     return _or(pc.take(names, pa.array(starts, mask=~lengths)), "")
 
 

@@ -136,7 +136,7 @@ _STORED_ENDPOINT: Spec = {
     "namespace": STR,
     "labels": STRS,
     "pod_name": STR,
-    "workloads": ({"name": STR},),
+    "workloads": ({"name": STR, "kind": STR},),
 }
 _STORED_POLICIES = ({"name": STR, "namespace": STR, "kind": STR},)
 # The part of FLOW that the store's columns read (arrow_columns): the explicit schema.
@@ -158,6 +158,7 @@ READ_FLOW: Spec = {
     "source": _STORED_ENDPOINT,
     "destination": _STORED_ENDPOINT,
     "node_name": STR,
+    "destination_names": STRS,
     "l7": {
         "type": ENUM,
         "dns": {"query": STR},

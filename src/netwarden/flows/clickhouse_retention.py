@@ -52,7 +52,10 @@ def expire(
     hour_cutoff = (now - _nanos(policy.hour_rollups)) // NANOS_PER_HOUR
     minutes = _expire_rollup(con, database, "flow_rollup_minute", ROLLUP_DIMENSIONS, minute_cutoff)
     hours = _expire_rollup(con, database, "flow_rollup_hour", HOUR_ROLLUP_DIMENSIONS, hour_cutoff)
-    return RetentionResult(flows, tuple(days), minutes, hours)
+    edge_hours = _expire_rollup(
+        con, database, "flow_edge_hour", ("hour", "cluster", "edge"), hour_cutoff
+    )
+    return RetentionResult(flows, tuple(days), minutes, hours, edge_hours)
 
 
 def _expire_rollup(

@@ -17,6 +17,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from netwarden.flows.edges import (
+    CLICKHOUSE_EDGES,
+    DEFAULT_EXAMPLES,
+    KEY_NAMES,
+    increments_sql,
+)
 from netwarden.flows.flow_columns import ARROW_SCHEMA, COLUMNS
 from netwarden.flows.store import HOUR_ROLLUP_DIMENSIONS, NANOS_PER_MINUTE, ROLLUP_DIMENSIONS
 
@@ -26,13 +32,14 @@ from netwarden.flows.store import HOUR_ROLLUP_DIMENSIONS, NANOS_PER_MINUTE, ROLL
 NOT_NULL = frozenset(
     """day seq key uuid cluster node_name verdict drop_reason_desc traffic_direction ip_version
     l4_protocol src_cluster src_namespace src_pod src_identity src_workload dst_cluster
-    dst_namespace dst_pod dst_identity dst_workload summary raw""".split()
+    dst_namespace dst_pod dst_identity dst_workload summary src_workload_kind dst_workload_kind
+    raw""".split()
 )
 # Strings with few distinct values: dictionary-encoded, cheaper to store, filter and group.
 _LOW_CARDINALITY = frozenset(
     """cluster node_name verdict drop_reason_desc traffic_direction ip_version l4_protocol
     protocols tcp_flags src_cluster src_namespace src_workload dst_cluster dst_namespace
-    dst_workload l7_type http_method""".split()
+    dst_workload l7_type http_method src_workload_kind dst_workload_kind""".split()
 )
 _SCALARS = {
     pa.int64(): "Int64",
@@ -85,7 +92,7 @@ def _rollup_ddl(table: str, dimensions: Sequence[str], partition: str, fsync: bo
 
 # Minute rollups are partitioned by day, hour rollups by 30 days: retention drops whole
 # partitions and deletes rows only in the one partition its cutoff falls into.
-ROLLUP_PARTITIONS = {"flow_rollup_minute": 1_440, "flow_rollup_hour": 720}
+ROLLUP_PARTITIONS = {"flow_rollup_minute": 1_440, "flow_rollup_hour": 720, "flow_edge_hour": 720}
 
 
 def schema_statements(database: str, fsync: bool) -> list[str]:
@@ -108,12 +115,70 @@ def schema_statements(database: str, fsync: bool) -> list[str]:
                 ("flow_rollup_hour", HOUR_ROLLUP_DIMENSIONS),
             )
         ),
+        *edge_rollup_ddl(fsync),
         # One row per chunk, written before the chunk's flows: what to replay after a crash.
         "CREATE TABLE IF NOT EXISTS {db}.flow_ingest_log (first_seq Int64, end_seq Int64, "
         "now_ns Int64) ENGINE = ReplacingMergeTree(first_seq) ORDER BY tuple()"
         + _settings(fsync=fsync),
     ]
     return [qualify(statement, database) for statement in statements]
+
+
+# The hourly edge rollup (``flows.edges``): each edge's keys once under a 128-bit id
+# (sipHash128 of the keys), and per (cluster, hour, edge) the flows, first and last time
+# and the most recent examples, merged by ClickHouse (AggregatingMergeTree); readers
+# aggregate per edge all the same.
+_EDGE_KEY_TYPES = {
+    "labels": "Array(String)",
+    "identity": "Int64",
+    "port": "Int64",
+    "kafka": "Bool",
+}
+
+
+def _edge_key_type(name: str) -> str:
+    return _EDGE_KEY_TYPES.get(name.removeprefix("src_").removeprefix("dst_"), "String")
+
+
+def edge_rollup_ddl(fsync: bool) -> list[str]:
+    keys = ", ".join(f"{name} {_edge_key_type(name)}" for name in KEY_NAMES)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {{db}}.flow_edge_keys (edge FixedString(16), {keys}) "
+        "ENGINE = ReplacingMergeTree ORDER BY edge"
+        + _settings("non_replicated_deduplication_window = 100", fsync=fsync),
+        "CREATE TABLE IF NOT EXISTS {db}.flow_edge_hour (hour Int64, "
+        "cluster LowCardinality(String), edge FixedString(16), "
+        "flows SimpleAggregateFunction(sum, Int64), "
+        "first_ns SimpleAggregateFunction(min, Int64), "
+        "last_ns SimpleAggregateFunction(max, Int64), "
+        f"examples AggregateFunction(groupArraySorted({DEFAULT_EXAMPLES}), Tuple(Int64, String))"
+        f") ENGINE = AggregatingMergeTree PARTITION BY intDiv(hour, "
+        f"{ROLLUP_PARTITIONS['flow_edge_hour']}) ORDER BY (cluster, hour, edge)"
+        + _settings("non_replicated_deduplication_window = 100", fsync=fsync),
+    ]
+
+
+_EDGE_NAMES = ", ".join(KEY_NAMES)
+_EDGE_ID = f"sipHash128({_EDGE_NAMES})"
+
+
+def edge_rollup_statements(source: str) -> list[tuple[str, str]]:
+    """(name, statement) of the edge rollup inserts for the flows of ``source`` (a table
+    expression): the keys of edges not stored yet, then the hourly increments; each one
+    ``?`` (the path pattern, for ``bind``), rows in a fixed order (a replay with the same
+    deduplication token is then a no-op)."""
+    increments, _ = increments_sql(CLICKHOUSE_EDGES, source)
+    keys = (
+        f"INSERT INTO {{db}}.flow_edge_keys (edge, {_EDGE_NAMES}) "
+        f"SELECT DISTINCT {_EDGE_ID} AS edge, {_EDGE_NAMES} FROM ({increments}) "
+        "WHERE edge NOT IN (SELECT edge FROM {db}.flow_edge_keys) ORDER BY edge"
+    )
+    hours = (
+        "INSERT INTO {db}.flow_edge_hour (hour, cluster, edge, flows, first_ns, last_ns, "
+        f"examples) SELECT hour, cluster, {_EDGE_ID} AS edge, flows, assumeNotNull(first_ns), "
+        f"assumeNotNull(last_ns), examples FROM ({increments}) ORDER BY hour, cluster, edge"
+    )
+    return [("edgekeys", keys), ("edgehours", hours)]
 
 
 def qualify(sql: str, database: str) -> str:

@@ -45,10 +45,17 @@ from netwarden.flows.clickhouse_sql import (
     LOG_CHUNK,
     bind,
     column_type,
+    edge_rollup_statements,
     qualify,
     schema_statements,
 )
-from netwarden.flows.edges import CLICKHOUSE_EDGES, EdgeQuery, edges_sql
+from netwarden.flows.edges import (
+    CLICKHOUSE_EDGES,
+    PATH_PATTERN,
+    EdgeQuery,
+    EdgeTables,
+    statements,
+)
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.flow_columns import (
     ARROW_SCHEMA,
@@ -98,10 +105,13 @@ class ClickHouseFlowStore:
         self.retention = retention if retention is not None else RetentionPolicy()
         self.chunk_rows = chunk_rows
         self._con = connection
+        had_edge_rollup = self._has_edge_rollup()
         for statement in schema_statements(database, fsync):
             self._con.command(statement)
-        for statement in _staged_columns_statements(database):
+        for statement in _added_columns_statements(database):
             self._con.command(statement)
+        if not had_edge_rollup:  # a database from before the edge rollup: fill it once
+            self._roll_up_edges("{db}.flows", {}, "backfill")
         self._append_lock = threading.Lock()
         self._next_seq = 0
         self._replay_needed = True
@@ -123,6 +133,21 @@ class ClickHouseFlowStore:
 
     def _sql(self, template: str) -> str:
         return qualify(template, self.database)
+
+    def _has_edge_rollup(self) -> bool:
+        found = self._con.rows(
+            "SELECT count() FROM system.tables WHERE database = {database:String} "
+            "AND name = 'flow_edge_hour'",
+            {"database": self.database},
+        )
+        return int(found[0][0]) > 0
+
+    def _roll_up_edges(self, source: str, params: dict[str, object], token: str) -> None:
+        """The edge rollup inserts for the flows of ``source``: keys, then increments."""
+        for name, template in edge_rollup_statements(source):
+            statement, values = bind(self._sql(template), [PATH_PATTERN])
+            settings = {"insert_deduplication_token": f"{self.database}-{name}-{token}"}
+            self._con.command(statement, {**params, **values}, settings)
 
     # --- ingestion ---------------------------------------------------------------------
 
@@ -227,6 +252,8 @@ class ClickHouseFlowStore:
         for name, template in (("minute", INSERT_MINUTE_ROLLUP), ("hour", INSERT_HOUR_ROLLUP)):
             token = f"{self.database}-{name}-{first}"
             self._con.command(self._sql(template), params, {"insert_deduplication_token": token})
+        chunk = "(SELECT * FROM {db}.flows WHERE seq >= {first:Int64} AND seq < {end:Int64})"
+        self._roll_up_edges(chunk, {"first": first, "end": end}, str(first))
 
     def _replay_last_chunk(self) -> None:
         """Complete the last chunk's rollups, in case its append stopped after step 2 (or
@@ -319,18 +346,27 @@ class ClickHouseFlowStore:
         ]
 
     def edge_rows(self, query: EdgeQuery) -> list[tuple[Any, ...]]:
-        """The flows grouped into observed edges (``flows.edges``), one row per group."""
-        sql, values = edges_sql(query, CLICKHOUSE_EDGES, table="{db}.flows")
-        statement, params = bind(self._sql(sql), values)
-        return self._con.rows(statement, params)
+        """The flows grouped into observed edges (``flows.edges``): rows of raw flows and
+        of the hourly edge rollup (whole hours), merged by the caller."""
+        rows: list[tuple[Any, ...]] = []
+        for sql, values in statements(query, CLICKHOUSE_EDGES, _EDGE_TABLES):
+            statement, params = bind(self._sql(sql), values)
+            rows += self._con.rows(statement, params)
+        return rows
 
     # --- retention ---------------------------------------------------------------------
 
     def enforce_retention(self, now: int) -> RetentionResult:
         """Drop each cluster's days that ended more than its period before ``now`` (ns),
         whole partitions at a time, and the rollup minutes (hours) older than their
-        period. Takes no append lock: partition drops do not wait for inserts."""
-        return expire(self._con, self.database, self.retention, now)
+        period. Takes no append lock: partition drops do not wait for inserts. The edge
+        keys no rollup row refers to any more are deleted under the append lock (an append
+        may be adding rows of a known edge)."""
+        result = expire(self._con, self.database, self.retention, now)
+        if result.edge_rollup_rows_deleted:
+            with self._append_lock:
+                self._con.command(self._sql(_UNUSED_EDGE_KEYS))
+        return result
 
 
 if TYPE_CHECKING:
@@ -339,8 +375,24 @@ if TYPE_CHECKING:
         return store  # mypy checks the class against the protocol here
 
 
-def _staged_columns_statements(database: str) -> list[str]:
-    """Tables created before staged policies get the staged columns (empty arrays)."""
+_EDGE_TABLES = EdgeTables("{db}.flows", "{db}.flow_edge_keys", "{db}.flow_edge_hour")
+_UNUSED_EDGE_KEYS = (
+    "DELETE FROM {db}.flow_edge_keys WHERE edge NOT IN (SELECT edge FROM {db}.flow_edge_hour)"
+)
+
+# Columns added since the first schema, each after the one it follows in ARROW_SCHEMA.
+_ADDED_COLUMNS = (
+    ("staged_denied", "summary"),
+    ("staged_allowed", "staged_denied"),
+    ("dst_names", "staged_allowed"),
+    ("src_workload_kind", "dst_names"),
+    ("dst_workload_kind", "src_workload_kind"),
+)
+
+
+def _added_columns_statements(database: str) -> list[str]:
+    """Tables created before the staged policies and the edge columns get them (empty
+    arrays, empty strings)."""
     return [
         qualify(
             f"ALTER TABLE {{db}}.{table} ADD COLUMN IF NOT EXISTS {name} "
@@ -348,5 +400,5 @@ def _staged_columns_statements(database: str) -> list[str]:
             database,
         )
         for table in ("flows", "flows_incoming")
-        for name, after in (("staged_denied", "summary"), ("staged_allowed", "staged_denied"))
+        for name, after in _ADDED_COLUMNS
     ]

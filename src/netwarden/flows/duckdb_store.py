@@ -42,12 +42,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from netwarden.flows.edges import DUCKDB_EDGES, EdgeQuery, edges_sql
+from netwarden.flows.edges import (
+    DEFAULT_EXAMPLES,
+    DUCKDB_EDGES,
+    KEY_NAMES,
+    EdgeQuery,
+    EdgeTables,
+    increments_sql,
+    statements,
+)
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.filter_types import Predicate
 from netwarden.flows.flow_columns import (
     ARROW_SCHEMA,
     COLUMNS,
+    EDGE_COLUMNS_SQL,
     SCHEMA_SQL,
     STAGED_COLUMNS_SQL,
     conform,
@@ -165,6 +174,78 @@ _BACKFILL_HOUR_ROLLUP = "INSERT INTO flow_rollup_hour " + _TO_HOURS.format(
     where="WHERE NOT EXISTS (SELECT 1 FROM flow_rollup_hour)",
 )
 
+# The hourly edge rollup (``flows.edges``): each edge's keys once, under a 128-bit id (the
+# MD5 of the keys), and per (hour, cluster, edge) increments: flows, first and last time,
+# the most recent example uuids and their times. Readers aggregate per edge.
+_EDGE_TYPES = {"labels": "VARCHAR[]", "identity": "BIGINT", "port": "BIGINT", "kafka": "BOOLEAN"}
+
+
+def _edge_type(name: str) -> str:
+    return _EDGE_TYPES.get(name.removeprefix("src_").removeprefix("dst_"), "VARCHAR")
+
+
+_EDGE_KEY_COLUMNS = ", ".join(f"{name} {_edge_type(name)} NOT NULL" for name in KEY_NAMES)
+EDGE_ROLLUP_SQL = f"""
+CREATE TABLE IF NOT EXISTS flow_edge_keys (edge UHUGEINT NOT NULL, {_EDGE_KEY_COLUMNS});
+CREATE TABLE IF NOT EXISTS flow_edge_hour (
+    hour BIGINT NOT NULL,            -- hours since the epoch
+    cluster VARCHAR NOT NULL,
+    edge UHUGEINT NOT NULL,          -- flow_edge_keys.edge
+    flows BIGINT NOT NULL,           -- increments: readers sum per edge
+    first_ns BIGINT NOT NULL,
+    last_ns BIGINT NOT NULL,
+    examples VARCHAR[] NOT NULL,     -- the most recent uuids, newest first
+    example_ns BIGINT[] NOT NULL     -- their times
+);
+"""
+_EDGE_NAMES = ", ".join(KEY_NAMES)
+_EDGE_ID = f"md5_number(CAST(to_json(row({_EDGE_NAMES})) AS VARCHAR))"
+_EDGE_INCREMENTS = (
+    f"CREATE OR REPLACE TEMP TABLE _edge_inc AS SELECT {_EDGE_ID} AS edge, * FROM ({{increments}})"
+)
+_INSERT_EDGES = [
+    f"INSERT INTO flow_edge_keys SELECT DISTINCT ON (edge) edge, {_EDGE_NAMES} FROM _edge_inc i "
+    "WHERE NOT EXISTS (SELECT 1 FROM flow_edge_keys k WHERE k.edge = i.edge)",
+    "INSERT INTO flow_edge_hour SELECT hour, cluster, edge, flows, first_ns, last_ns, "
+    "examples, example_ns FROM _edge_inc",
+    "DROP TABLE _edge_inc",
+]
+_EDGE_SOURCE_COLUMNS = [
+    name
+    for name in COLUMNS
+    if name not in ("raw", "key", "seq", "day", "summary", "node_name", "tcp_flags")
+]
+_EDGE_TABLES = EdgeTables()
+# Merge each (hour, cluster, edge)'s increment rows before ``?`` into one row (the rows
+# found by rowid: a delete joined on the keys is several times slower).
+_COMPACT_EDGES = f"""
+CREATE OR REPLACE TEMP TABLE _rows AS
+SELECT f.rowid AS rid, f.* FROM flow_edge_hour f
+SEMI JOIN (SELECT hour, cluster, edge FROM flow_edge_hour WHERE hour < ?
+           GROUP BY ALL HAVING count(*) > 1) d USING (hour, cluster, edge);
+CREATE OR REPLACE TEMP TABLE _merged AS
+WITH sums AS (SELECT hour, cluster, edge, sum(flows) AS flows, min(first_ns) AS first_ns,
+                     max(last_ns) AS last_ns FROM _rows GROUP BY ALL),
+     ex AS (SELECT hour, cluster, edge, max_by(u, t, {DEFAULT_EXAMPLES}) AS examples,
+                   max(t, {DEFAULT_EXAMPLES}) AS example_ns
+            FROM (SELECT hour, cluster, edge, unnest(examples) AS u, unnest(example_ns) AS t
+                  FROM _rows) GROUP BY ALL)
+SELECT s.hour, s.cluster, s.edge, s.flows::BIGINT, s.first_ns, s.last_ns,
+       coalesce(ex.examples, []::VARCHAR[]), coalesce(ex.example_ns, []::BIGINT[])
+FROM sums s LEFT JOIN ex USING (hour, cluster, edge);
+DELETE FROM flow_edge_hour
+WHERE hour BETWEEN (SELECT min(hour) FROM _rows) AND (SELECT max(hour) FROM _rows)
+  AND rowid IN (SELECT rid FROM _rows);
+INSERT INTO flow_edge_hour SELECT * FROM _merged;
+DROP TABLE _rows;
+DROP TABLE _merged;
+"""
+# Keys no rollup row refers to any more (after retention), deleted under the append lock.
+_UNUSED_EDGE_KEYS = (
+    "DELETE FROM flow_edge_keys k "
+    "WHERE NOT EXISTS (SELECT 1 FROM flow_edge_hour h WHERE h.edge = k.edge)"
+)
+
 
 class DuckDBFlowStore:
     """A :class:`netwarden.flows.store.FlowStore` in one DuckDB file (or ``:memory:``).
@@ -190,8 +271,15 @@ class DuckDBFlowStore:
         self._db.execute(SCHEMA_SQL)
         self._db.execute(_BLOCK_COLUMNS)
         self._db.execute(STAGED_COLUMNS_SQL)
+        self._db.execute(EDGE_COLUMNS_SQL)
         self._db.execute(BLOCKS_SQL)
         self._db.execute(_BACKFILL_HOUR_ROLLUP)
+        had_edge_rollup = self._has_table("flow_edge_hour")
+        self._db.execute(EDGE_ROLLUP_SQL)
+        if not had_edge_rollup:  # a file from before the edge rollup: fill it once
+            self._db.execute("BEGIN")
+            self._roll_up_edges(self._db, "flows")
+            self._db.execute("COMMIT")
         self._rollup_sql = {
             table: sql + (_UPSERT.format(table=table) if self._has_key(table) else "")
             for table, sql in (
@@ -204,6 +292,19 @@ class DuckDBFlowStore:
         self._packer = ThreadPoolExecutor(1, thread_name_prefix="raw-blocks")
         row = self._db.execute("SELECT coalesce(max(seq), -1) + 1 FROM flows").fetchall()[0]
         self._next_seq = int(row[0]) if row else 0
+
+    def _has_table(self, table: str) -> bool:
+        sql = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
+        return _scalar(self._db.execute(sql, [table]).fetchall()[0]) > 0
+
+    @staticmethod
+    def _roll_up_edges(con: duckdb.DuckDBPyConnection, source: str) -> None:
+        """Append the hourly edge increments of the flows of ``source`` (a table or a
+        registered batch) and the keys of edges not seen before."""
+        increments, params = increments_sql(DUCKDB_EDGES, source)
+        con.execute(_EDGE_INCREMENTS.format(increments=increments), params).fetchall()
+        for sql in _INSERT_EDGES:
+            con.execute(sql).fetchall()
 
     def _has_key(self, table: str) -> bool:
         return _scalar(self._db.execute(_HAS_KEY, [table]).fetchall()[0]) > 0
@@ -310,6 +411,11 @@ class DuckDBFlowStore:
             for sql in self._rollup_sql.values():
                 con.execute(sql).fetchall()
             con.execute("DROP TABLE _increments").fetchall()
+            con.register("_edge_batch", table.select(_EDGE_SOURCE_COLUMNS))
+            try:
+                self._roll_up_edges(con, "_edge_batch")
+            finally:
+                con.unregister("_edge_batch")
         finally:
             packed = blocks.result()  # never leave the worker on a batch we gave up
         _run(con, _INSERT_BLOCKS, _blocks=packed)
@@ -407,10 +513,13 @@ class DuckDBFlowStore:
         ]
 
     def edge_rows(self, query: EdgeQuery) -> list[tuple[Any, ...]]:
-        """The flows grouped into observed edges (``flows.edges``), one row per group."""
-        sql, params = edges_sql(query, DUCKDB_EDGES)
+        """The flows grouped into observed edges (``flows.edges``): rows of raw flows and
+        of the hourly edge rollup (whole hours), merged by the caller."""
+        rows: list[tuple[Any, ...]] = []
         with self._db.cursor() as con:
-            return con.execute(sql, params).fetchall()
+            for sql, params in statements(query, DUCKDB_EDGES, _EDGE_TABLES):
+                rows += con.execute(sql, params).fetchall()
+        return rows
 
     # --- retention ---------------------------------------------------------------------
 
@@ -442,8 +551,12 @@ class DuckDBFlowStore:
             minutes = _expire_rollup(con, "flow_rollup_minute", "minute", minute_cutoff)
             hour_cutoff = (now - _nanos(self.retention.hour_rollups)) // NANOS_PER_HOUR
             hours = _expire_rollup(con, "flow_rollup_hour", "hour", hour_cutoff)
+            edge_hours = _expire_rollup(con, "flow_edge_hour", "hour", hour_cutoff)
+            if edge_hours:
+                with self._append_lock:  # an append may be adding rows of a known edge
+                    con.execute(_UNUSED_EDGE_KEYS).fetchall()
             self.compact_rollups(now, con)
-        return RetentionResult(flows_deleted, tuple(deleted_days), minutes, hours)
+        return RetentionResult(flows_deleted, tuple(deleted_days), minutes, hours, edge_hours)
 
     def compact_rollups(self, now: int, con: duckdb.DuckDBPyConnection | None = None) -> None:
         """Merge the increment rows of each rollup key into one, for the minutes (hours)
@@ -459,6 +572,7 @@ class DuckDBFlowStore:
                 if table in self._keyed():
                     continue  # a primary key already keeps one row per key
                 _compact(cursor, table, time_column, now // unit)
+            _compact_sql(cursor, _COMPACT_EDGES, now // NANOS_PER_HOUR)
         finally:
             if con is None:
                 cursor.close()
@@ -467,7 +581,11 @@ class DuckDBFlowStore:
         return {t for t, sql in self._rollup_sql.items() if "ON CONFLICT" in sql}
 
 
-_DIMS = {"flow_rollup_minute": ROLLUP_DIMENSIONS, "flow_rollup_hour": HOUR_ROLLUP_DIMENSIONS}
+_DIMS = {
+    "flow_rollup_minute": ROLLUP_DIMENSIONS,
+    "flow_rollup_hour": HOUR_ROLLUP_DIMENSIONS,
+    "flow_edge_hour": ("hour", "cluster", "edge"),
+}
 
 
 def _expire_rollup(
@@ -486,6 +604,11 @@ def _compact(con: duckdb.DuckDBPyConnection, table: str, time_column: str, cutof
     dims = _DIMS[table]
     same = " AND ".join(f"t.{d} = m.{d}" for d in dims)
     sql = _COMPACT.format(dims=", ".join(dims), table=table, time=time_column, same=same)
+    _compact_sql(con, sql, cutoff)
+
+
+def _compact_sql(con: duckdb.DuckDBPyConnection, sql: str, cutoff: int) -> None:
+    """Run a compaction script (``?``: the cutoff) in one short transaction."""
     con.begin()
     try:
         for statement in filter(str.strip, sql.split(";")):

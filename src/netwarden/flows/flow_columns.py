@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS flows (
     summary VARCHAR NOT NULL,
     staged_denied VARCHAR[] NOT NULL DEFAULT [],   -- staged policies that would deny it
     staged_allowed VARCHAR[] NOT NULL DEFAULT [],  -- ... that would allow it (StagedVerdict)
+    dst_names VARCHAR[] NOT NULL DEFAULT [],      -- destination_names: DNS names of a world IP
+    src_workload_kind VARCHAR NOT NULL DEFAULT '', -- the first workload's kind (Deployment, ...)
+    dst_workload_kind VARCHAR NOT NULL DEFAULT '',
     raw VARCHAR NOT NULL USING COMPRESSION zstd  -- the flow's JSON or Hubble line (flow_from_raw)
 );
 CREATE TABLE IF NOT EXISTS flow_rollup_minute (
@@ -144,6 +147,9 @@ ARROW_SCHEMA = pa.schema(
         ("summary", pa.string()),
         ("staged_denied", pa.list_(pa.string())),
         ("staged_allowed", pa.list_(pa.string())),
+        ("dst_names", pa.list_(pa.string())),
+        ("src_workload_kind", pa.string()),
+        ("dst_workload_kind", pa.string()),
         ("raw", pa.string()),
     ]
 )
@@ -199,7 +205,7 @@ def conform(table: Any, cluster: str | None, now: int) -> Any:
     row's position in ``table`` (the store assigns its own when it inserts), ``day`` from
     ``time_ns`` (the day of ``now`` without one), ``cluster`` overridden when given, and a
     key that repeats kept once (its first row), as ``flow_table`` keeps it."""
-    table = table.select(list(COLUMNS)).cast(ARROW_SCHEMA)
+    table = _with_defaults(table).select(list(COLUMNS)).cast(ARROW_SCHEMA)
     positions = pa.array(np.arange(table.num_rows, dtype=np.int64))
     table = table.set_column(COLUMNS.index("seq"), "seq", positions)
     time = table.column("time_ns")
@@ -212,6 +218,28 @@ def conform(table: Any, cluster: str | None, now: int) -> Any:
         clusters = pa.repeat(pa.scalar(cluster, pa.string()), table.num_rows)
         table = table.set_column(COLUMNS.index("cluster"), "cluster", clusters)
     return first_of_each_key(table)
+
+
+# Columns a producer may leave out or null (tables made before they existed): their
+# defaults, as the DDL's.
+_DEFAULTS: dict[str, Any] = {
+    "staged_denied": [],
+    "staged_allowed": [],
+    "dst_names": [],
+    "src_workload_kind": "",
+    "dst_workload_kind": "",
+}
+
+
+def _with_defaults(table: Any) -> Any:
+    for name, default in _DEFAULTS.items():
+        kind = ARROW_SCHEMA.field(name).type
+        if name not in table.column_names:
+            table = table.append_column(name, pa.array([default] * table.num_rows, type=kind))
+        elif table.column(name).null_count:
+            filled = pc.fill_null(table.column(name).cast(kind), pa.scalar(default, kind))
+            table = table.set_column(table.column_names.index(name), name, filled)
+    return table
 
 
 def first_of_each_key(table: Any) -> Any:
@@ -289,6 +317,9 @@ def _row(
         flow.is_reply,
         flow.Summary,
         *staged_columns(flow),
+        list(flow.destination_names),
+        _workload_kind(src),
+        _workload_kind(dst),
         raw,
     )
 
@@ -309,11 +340,24 @@ def _endpoint(endpoint: FlowEndpoint) -> tuple[object, ...]:
     )
 
 
+def _workload_kind(endpoint: FlowEndpoint) -> str:
+    return endpoint.workloads[0].kind if endpoint.workloads else ""
+
+
 STAGED_COLUMNS = ("staged_denied", "staged_allowed")
 # Stores written before staged policies: their flows have no staged marks.
 STAGED_COLUMNS_SQL = """
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS staged_denied VARCHAR[] DEFAULT [];
 ALTER TABLE flows ADD COLUMN IF NOT EXISTS staged_allowed VARCHAR[] DEFAULT [];
+"""
+
+
+# Stores written before the edge columns: their flows have no names or workload kinds.
+EDGE_COLUMNS = ("dst_names", "src_workload_kind", "dst_workload_kind")
+EDGE_COLUMNS_SQL = """
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS dst_names VARCHAR[] DEFAULT [];
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS src_workload_kind VARCHAR DEFAULT '';
+ALTER TABLE flows ADD COLUMN IF NOT EXISTS dst_workload_kind VARCHAR DEFAULT '';
 """
 
 

@@ -85,12 +85,14 @@ class AppendResult:
 @dataclass(frozen=True, slots=True)
 class RetentionResult:
     """What ``enforce_retention`` deleted: raw flows by (cluster, day), per-minute rollup
-    rows (``rollup_rows_deleted``) and per-hour rollup rows."""
+    rows (``rollup_rows_deleted``), per-hour rollup rows and hourly edge rollup rows (kept
+    as long as the per-hour rollup)."""
 
     flows_deleted: int
     days_deleted: tuple[tuple[str, str], ...]
     rollup_rows_deleted: int
     hour_rollup_rows_deleted: int = 0
+    edge_rollup_rows_deleted: int = 0  # (hour, cluster, edge) rows of the edge rollup
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/blueprints/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Impact preview of a blueprint change on every production cluster it reaches */
+        post: operations["preview_blueprint_change_api_v1_blueprints_preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/blueprints/{blueprint_id}": {
         parameters: {
             query?: never;
@@ -1236,6 +1253,34 @@ export interface components {
              */
             yaml: string;
         };
+        /** BlueprintPreviewIn */
+        BlueprintPreviewIn: {
+            /**
+             * Blueprint Yaml
+             * @description A new blueprint version (created or changed; a rollback's YAML).
+             */
+            blueprint_yaml?: string | null;
+            /**
+             * Delete Blueprint
+             * @description The id of a blueprint to delete.
+             */
+            delete_blueprint?: string | null;
+            /**
+             * Project
+             * @description Owning project id of a blueprint that does not exist yet.
+             */
+            project?: string | null;
+            /**
+             * Since
+             * @description RFC 3339 time or a duration before now (7d); default 7 days.
+             */
+            since?: string | null;
+            /**
+             * Until
+             * @description RFC 3339 time or a duration before now.
+             */
+            until?: string | null;
+        };
         /** ClusterIn */
         ClusterIn: {
             /**
@@ -1857,7 +1902,10 @@ export interface operations {
     create_blueprint_api_v1_blueprints_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The token of a preview of exactly this change (production clusters). */
+                "X-Netwarden-Preview"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1869,6 +1917,41 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_blueprint_change_api_v1_blueprints_preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlueprintPreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1928,6 +2011,8 @@ export interface operations {
             header?: {
                 /** @description The ETag read with the policy ("v3"): refuse if it changed since. */
                 "if-match"?: string | null;
+                /** @description The token of a preview of exactly this change (production clusters). */
+                "X-Netwarden-Preview"?: string | null;
             };
             path: {
                 blueprint_id: string;
@@ -1970,6 +2055,8 @@ export interface operations {
             header?: {
                 /** @description The ETag read with the policy ("v3"): refuse if it changed since. */
                 "if-match"?: string | null;
+                /** @description The token of a preview of exactly this change (production clusters). */
+                "X-Netwarden-Preview"?: string | null;
             };
             path: {
                 blueprint_id: string;
@@ -2039,6 +2126,8 @@ export interface operations {
             header?: {
                 /** @description The ETag read with the policy ("v3"): refuse if it changed since. */
                 "if-match"?: string | null;
+                /** @description The token of a preview of exactly this change (production clusters). */
+                "X-Netwarden-Preview"?: string | null;
             };
             path: {
                 blueprint_id: string;
@@ -2079,6 +2168,8 @@ export interface operations {
             header?: {
                 /** @description The ETag read with the policy ("v3"): refuse if it changed since. */
                 "if-match"?: string | null;
+                /** @description The token of a preview of exactly this change (production clusters). */
+                "X-Netwarden-Preview"?: string | null;
             };
             path: {
                 blueprint_id: string;
