@@ -163,12 +163,20 @@ def start_agents(
 
 
 def _states(http: httpx.Client) -> list[dict[str, object]]:
-    items: list[dict[str, object]] = http.get("/api/v1/rollout").json()["items"]
+    """Every cluster's sync state ([] when the server does not answer in time: a server
+    too busy to answer is a finding, reported as the time it took, not a crash)."""
+    try:
+        items: list[dict[str, object]] = http.get("/api/v1/rollout").json()["items"]
+    except httpx.HTTPError:
+        return []
     return items
 
 
 def _all_synced(http: httpx.Client, above: dict[str, int] | None = None) -> bool:
-    for item in _states(http):
+    states = _states(http)
+    if not states:
+        return False
+    for item in states:
         if item["state"] != "synced":
             return False
         if (

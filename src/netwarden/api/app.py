@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -51,6 +52,7 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.db = db
     app.state.generations = GenerationWatch()  # wakes agents' long polls
+    app.router.add_event_handler("startup", _more_worker_threads)
     # Without a configured gate: a secret of this process, production = env=prod.
     app.state.preview = preview_gate or PreviewGate(secrets.token_bytes(32))
     problems.install(app)
@@ -78,3 +80,14 @@ def create_app(
 
     console.install(app)  # last: the console's fallback answers any other path
     return app
+
+
+WORKER_THREADS = 200
+
+
+def _more_worker_threads() -> None:
+    """Sync routes run on AnyIO's worker threads (40 by default). A fleet's agents report
+    at once after a change, and their writes queue for SQLite's single writer: with only
+    40 threads, reads (other agents' long polls, people's requests) waited behind them
+    for a thread. Threads waiting on the writer queue or I/O cost little."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
