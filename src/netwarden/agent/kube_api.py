@@ -226,7 +226,9 @@ class WatchStream(Iterator[JSON]):
             except StopIteration:
                 self.close()
                 raise
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # AttributeError: urllib3 reading a chunked body whose connection was
+            # released under it (a close from another thread, a dropped connection).
+            except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as exc:
                 if self._closed.is_set():
                     raise StopIteration from None
                 self.close()
