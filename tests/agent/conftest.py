@@ -15,10 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -166,6 +166,12 @@ class TestBackend:
 # --- a real server -----------------------------------------------------------------------
 
 
+def _drain(stream: IO[bytes], path: Path) -> None:
+    with open(path, "ab") as log, suppress(ValueError, OSError):  # closed by kill()
+        for raw in stream:
+            log.write(raw)
+
+
 class ServerProcess:
     """``netwarden serve`` on a data directory and a fixed port."""
 
@@ -177,7 +183,8 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.data_dir.parent / f"serve-{self.port}.log", "ab")
+        log_path = self.data_dir.parent / f"serve-{self.port}.log"
+        log = open(log_path, "ab")
         command = [sys.executable, "-m", "netwarden.cli.main", "serve",
                    "--data-dir", str(self.data_dir), "--port", str(self.port)]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -192,6 +199,9 @@ class ServerProcess:
                 self.admin_token = found[1]
             if "listening on" in line or time.monotonic() > deadline:
                 break
+        # The rest of stdout (uvicorn's access log) goes on to the log file: a pipe nobody
+        # reads fills up and blocks the server mid-request.
+        threading.Thread(target=_drain, args=(self.process.stdout, log_path), daemon=True).start()
         while True:
             if self.process.poll() is not None:
                 raise RuntimeError(f"netwarden serve exited with {self.process.returncode}")

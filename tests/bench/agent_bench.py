@@ -86,30 +86,32 @@ class AgentResults:
 
 @contextmanager
 def server(data: Path) -> Iterator[tuple[str, str]]:
-    """``netwarden serve`` in its own process; yields (url, admin token)."""
+    """``netwarden serve`` in its own process, its output (access log) going to
+    ``data/serve.log``; yields (url, admin token). (A pipe nobody reads once the token is
+    found fills up with the access log and blocks the server mid-request.)"""
     port = free_port()
     env = {**os.environ, "NETWARDEN_DATA_DIR": str(data)}
     command = [sys.executable, "-m", "netwarden.cli.main", "serve", "--port", str(port)]
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert proc.stdout is not None
-    token = ""
-    for line in proc.stdout:
-        found = TOKEN_LINE.search(line)
-        if found:
-            token = found.group(1)
-        if "listening" in line:
-            break
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = data / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
+        token = ""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
+            found = TOKEN_LINE.search(log_path.read_text())
+            if found:
+                token = found.group(1)
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if token and httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.2)
+                pass
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
         yield url, token
     finally:
         proc.terminate()
