@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from netwarden.engine.compiled import CompiledEngine
 from netwarden.engine.matching import HTTPRequest
+from netwarden.engine.recommend.values import http_request
 from netwarden.engine.verdict import DirectionVerdict, Verdict
 from netwarden.engine.world import World
 from netwarden.model.endpoint import (
@@ -307,7 +308,7 @@ class EdgeResolver:
         if proto is None:
             raise Uncertain(f"protocol {edge.protocol or 'unknown'!r} is not evaluated")
         src = self.endpoint(edge.source)
-        return src, self.endpoint(edge.destination, destination=True), proto, _http(edge.l7)
+        return src, self.endpoint(edge.destination, destination=True), proto, http_request(edge.l7)
 
     def endpoint(self, end: EdgeEnd, *, destination: bool = False) -> Endpoint:
         """The engine's endpoint for one end. FQDN rules match destinations only: a
@@ -386,10 +387,3 @@ def _ip(end: EdgeEnd) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(end.ip)
     except ValueError:
         raise Uncertain(f"{end.kind} endpoint with an unparsable IP {end.ip!r}") from None
-
-
-def _http(l7: str) -> HTTPRequest | None:
-    if not l7.startswith("HTTP "):
-        return None
-    _, method, path = [*l7.split(" ", 2), ""][:3]
-    return HTTPRequest(method=method, path=path or "/")
