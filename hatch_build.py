@@ -1,4 +1,5 @@
-"""Hatchling build hook: generate the Hubble protobuf/gRPC modules at build time.
+"""Hatchling build hook: generate the Hubble protobuf/gRPC modules at build time, and
+put the built web console into the wheel.
 
 Runs ``grpc_tools.protoc`` (grpcio-tools, a build requirement in pyproject.toml)
 on the ``.proto`` files under ``src/netwarden/flows/proto/`` and writes
@@ -15,6 +16,13 @@ protobuf descriptor pool stay Hubble's (``flow/flow.proto``).
 Generation is skipped when a stamp file says the inputs (proto files, this
 hook, the grpcio-tools version) are unchanged, so repeated builds are cheap and
 leave the directory's modification time alone.
+
+The console (``web/``, built by ``make web`` into the git-ignored ``web/dist``) goes
+into a standard wheel as ``netwarden/api/static``, where the server looks first
+(``api/console.py``), so an installed ``netwarden serve`` has it without Node.js. The
+hook does not build it (that needs Node.js): without ``web/dist/index.html`` the wheel
+has no console and ``/`` answers 503 saying how to build it. Editable installs serve
+``web/dist`` from the checkout.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ PROTO_ROOT = Path("src/netwarden/flows/proto")
 OUTPUT = Path("src/netwarden/flows/_generated")
 PACKAGE = "netwarden.flows._generated"
 STAMP = "STAMP"
+CONSOLE_BUILD = Path("web/dist")
+CONSOLE_IN_WHEEL = "netwarden/api/static"
 
 
 class ProtoStubsBuildHook(BuildHookInterface):
@@ -48,6 +58,16 @@ class ProtoStubsBuildHook(BuildHookInterface):
         if version == "standard":
             # Git-ignored files are left out of a wheel unless listed as artifacts.
             build_data["artifacts"].append(f"/{OUTPUT.as_posix()}/")
+            build_data["force_include"].update(console_files(Path(self.root)))
+
+
+def console_files(root: Path) -> dict[str, str]:
+    """The built console as a ``force_include`` mapping (source -> path in the wheel), or
+    nothing when it is not built."""
+    build = root / CONSOLE_BUILD
+    if not (build / "index.html").is_file():
+        return {}
+    return {str(build): CONSOLE_IN_WHEEL}
 
 
 def _inputs_digest(root: Path, protos: list[Path]) -> str:

@@ -458,7 +458,444 @@ async function rollout(browser) {
   await shot(page, "rollout-controls");
 }
 
-const SCENARIOS = { admin, wanda, author, rollout, throughput };
+const PAGES = {
+  Fleet: "/fleet",
+  Policies: "/policies",
+  Recommendations: "/recommendations",
+  Blueprints: "/blueprints",
+  Flows: "/flows",
+  "Service map": "/map",
+  "Audit log": "/audit",
+};
+
+function sameSet(a, b) {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+/** One role (NETWARDEN_USER), against what the API lets that user read, computed by the
+ * test just before (NETWARDEN_EXPECT): the navigation, every other page's "not
+ * available", the clusters, namespaces, policies and blueprints listed, and which write
+ * controls are there. Reports what it saw (metrics) for the test to check against the API. */
+async function roles(browser) {
+  const user = process.env.NETWARDEN_USER;
+  const expect = JSON.parse(process.env.NETWARDEN_EXPECT ?? "{}");
+  const page = await browser.newPage();
+  await signIn(page, user);
+  check((await page.getByTestId("whoami").innerText()).includes(expect.role), `${user} is shown as ${expect.role}`);
+  const nav = await navNames(page);
+  metrics.nav = nav;
+  check(sameSet(nav, expect.pages), `${user}'s navigation: ${nav.join(", ")}`);
+
+  // Every page: those in the navigation render, the others say they are not available
+  // (without asking the API anything).
+  metrics.not_available = [];
+  for (const [name, path] of Object.entries(PAGES)) {
+    await page.goto(`${URL_}${path}`);
+    if (nav.includes(name)) {
+      await page.getByRole("heading", { level: 1, name }).waitFor({ timeout: T });
+      check((await page.getByTestId("not-available").count()) === 0, `${name} renders for ${user}`);
+    } else {
+      await page.getByTestId("not-available").waitFor({ timeout: T });
+      if (!metrics.not_available.length) await shot(page, `not-available-${user}`);
+      metrics.not_available.push(name);
+      check(true, `${path} is not available to ${user}`);
+    }
+  }
+  for (const path of expect.writes.policies ? [] : ["/policies/new"]) {
+    await page.goto(`${URL_}${path}`);
+    await page.getByTestId("not-available").waitFor({ timeout: T });
+    check(true, `${path} is not available to ${user}`);
+  }
+
+  // Fleet: the clusters the API lists for this user; health and coverage columns by role.
+  await page.goto(`${URL_}/fleet`);
+  const table = page.getByTestId("fleet-table");
+  await table.waitFor({ timeout: T });
+  const clusters = await table.locator("tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-cluster")));
+  check(sameSet(clusters, expect.clusters), `${user}'s fleet lists ${clusters.join(", ")}`);
+  const health = (await table.locator('[data-testid="agent-state"]').count()) > 0;
+  check(health === expect.pages.includes("Blueprints"), `agent health ${health ? "shown" : "hidden"} for ${user}`);
+  const coverage = (await table.locator('[data-testid="coverage"]').count()) > 0;
+  check(coverage === expect.pages.includes("Recommendations"), `coverage ${coverage ? "shown" : "hidden"} for ${user}`);
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('[data-testid="flows-1h"]')].every((td) => /^[\d,]+$/.test(td.textContent ?? "")),
+    null,
+    { timeout: T },
+  );
+  await shot(page, `fleet-${user}`);
+
+  // Policies: exactly those the API lists; New policy and Edit only for writers.
+  await page.goto(`${URL_}/policies`);
+  const policyTable = page.getByTestId("policy-table");
+  await policyTable.waitFor({ timeout: T });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="policy-table"] tbody tr th a').length === n,
+    expect.policies.length,
+    { timeout: T },
+  );
+  const listed = await policyTable.locator("tbody tr th a").allInnerTexts();
+  check(sameSet(listed, expect.policies), `${user} lists the ${listed.length} policies the API gives`);
+  metrics.new_policy = (await page.getByRole("link", { name: "New policy" }).count()) > 0;
+  check(metrics.new_policy === expect.writes.policies, `New policy ${metrics.new_policy ? "offered" : "absent"}`);
+  if (expect.policy) {
+    await page.goto(`${URL_}/policies/${expect.policy.id}`);
+    await page.getByTestId("policy-yaml").waitFor({ timeout: T });
+    metrics.edit_tab = (await page.getByRole("tab", { name: "Edit" }).count()) > 0;
+    check(metrics.edit_tab === expect.policy.may_write, `the Edit tab of ${expect.policy.display} is ${metrics.edit_tab ? "there" : "absent"}`);
+    if (!metrics.edit_tab) {
+      await page.goto(`${URL_}/policies/${expect.policy.id}?tab=edit`);
+      await page.getByTestId("not-available").waitFor({ timeout: T });
+      check((await page.getByLabel("Policy YAML").count()) === 0, "editing by URL is not available either");
+    }
+  }
+
+  // Blueprints: those the API lists; rollout controls (and authoring) only for writers.
+  if (nav.includes("Blueprints")) {
+    await page.goto(`${URL_}/blueprints`);
+    const bpTable = page.getByTestId("blueprint-table");
+    await bpTable.waitFor({ timeout: T });
+    const names = await bpTable.locator("tbody tr th a").allInnerTexts();
+    check(sameSet(names, expect.blueprints), `${user} lists blueprints ${names.join(", ")}`);
+    metrics.new_blueprint = (await page.getByRole("link", { name: "New blueprint" }).count()) > 0;
+    check(metrics.new_blueprint === expect.writes.blueprints, `New blueprint ${metrics.new_blueprint ? "offered" : "absent"}`);
+    await page.goto(`${URL_}/blueprints/${expect.blueprint.id}`);
+    const rollout = page.getByTestId("rollout");
+    await rollout.waitFor({ timeout: T });
+    const state = await rollout.getAttribute("data-state");
+    metrics.rollout_state = state;
+    metrics.rollout_controls = (await page.getByRole("group", { name: "Rollout controls" }).count()) > 0;
+    const active = state === "progressing" || state === "paused";
+    check(metrics.rollout_controls === (active && expect.writes.blueprints), `rollout controls ${metrics.rollout_controls ? "shown" : "hidden"} (rollout ${state})`);
+    metrics.new_version = (await page.getByRole("link", { name: "New version" }).count()) > 0;
+    check(metrics.new_version === expect.writes.blueprints, `New version ${metrics.new_version ? "offered" : "absent"}`);
+    await shot(page, `blueprint-${user}`);
+    if (!expect.writes.blueprints) {
+      for (const path of ["/blueprints/new", `/blueprints/${expect.blueprint.id}?tab=edit`]) {
+        await page.goto(`${URL_}${path}`);
+        await page.getByTestId("not-available").waitFor({ timeout: T });
+        check((await page.getByLabel("Blueprint YAML").count()) === 0, `${path} is not available to ${user}`);
+      }
+    }
+  }
+
+  // Recommendations: the namespaces the API lists; Accept only for writers.
+  if (nav.includes("Recommendations")) {
+    const r = expect.recommendation;
+    const base = `${URL_}/recommendations?cluster=${r.cluster_id}&namespace=${r.namespace}&learning=0s`;
+    await page.goto(base);
+    const select = page.getByRole("combobox", { name: "Namespace" });
+    await page.waitForFunction((n) => document.querySelectorAll('select[name="namespace"] option').length === n, r.namespaces.length, { timeout: T });
+    const options = await select.locator("option").allInnerTexts();
+    check(sameSet(options, r.namespaces), `${user} may pick the namespaces ${options.join(", ")} of ${r.cluster}`);
+    await page.goto(`${base}&workload=${r.workload}`);
+    const detail = page.getByTestId("rec-detail");
+    await detail.waitFor({ timeout: 40_000 });
+    const accept = page.getByRole("button", { name: /Accept as/ });
+    const preview = page.getByRole("button", { name: "Preview impact" });
+    if (expect.writes.namespace) {
+      await page.waitForFunction(() => {
+        const b = [...document.querySelectorAll("button")].find((x) => x.textContent === "Preview impact");
+        return b && !b.disabled;
+      }, null, { timeout: T });
+      metrics.accept = "enabled after a preview";
+    } else {
+      await page.getByText("You may read this namespace's policies but not write them.").waitFor({ timeout: T });
+      check((await accept.isDisabled()) && (await preview.isDisabled()), `Accept and Preview impact are disabled for ${user}`);
+      metrics.accept = "disabled";
+      await accept.evaluate((el) => el.scrollIntoView({ block: "center" }));
+      await shot(page, `accept-disabled-${user}`);
+    }
+    check(true, `Accept is ${metrics.accept} for ${user}`);
+  }
+
+  // Flows: every role reads the flows of its scope.
+  await page.goto(`${URL_}/flows`);
+  const rows = page.locator('.live-viewport [role="row"]');
+  await rows.nth(2).waitFor({ timeout: 30_000 });
+  const texts = await rows.allInnerTexts();
+  if (expect.flows_touch)
+    check(texts.every((t) => t.includes(`${expect.flows_touch}/`)), `every live flow ${user} sees touches ${expect.flows_touch} (${texts.length} rows)`);
+  else check(texts.length > 0, `${user} sees live flows (${texts.length} rows)`);
+}
+
+/** Wait until the rollout of version `version` has completed and every cluster of its
+ * waves reads synced, recording each distinct view on the way (the page polls; it is
+ * never reloaded here). */
+async function watchRollout(page, version, seen) {
+  const deadline = Date.now() + 90_000;
+  let last = "";
+  for (;;) {
+    const view = await page.evaluate(() => {
+      const r = document.querySelector('[data-testid="rollout"]');
+      if (!r) return null;
+      return {
+        state: r.getAttribute("data-state"),
+        text: r.querySelector("p")?.textContent ?? "",
+        waves: [...r.querySelectorAll("li.wave")].map((w) => ({
+          wave: w.getAttribute("data-wave"),
+          phase: w.getAttribute("data-phase"),
+          clusters: Object.fromEntries([...w.querySelectorAll("tr[data-cluster]")].map((tr) => [tr.getAttribute("data-cluster"), tr.getAttribute("data-state")])),
+        })),
+      };
+    });
+    if (view && view.text.includes(`Version ${version}`)) {
+      const key = JSON.stringify([view.state, view.waves]);
+      if (key !== last) {
+        seen.push({ state: view.state, waves: view.waves, at_ms: Date.now() });
+        last = key;
+      }
+      const clusters = view.waves.flatMap((w) => Object.values(w.clusters));
+      if (view.state === "completed" && clusters.length > 0 && clusters.every((c) => c === "synced")) return view;
+    }
+    if (Date.now() > deadline) throw new Error(`check failed: the rollout of version ${version} did not complete: ${last}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/** admin: write a new blueprint in the editor (a mistake located at its line and field,
+ * then valid: where it goes, its waves), preview its impact on the production clusters
+ * it reaches, publish it and watch its waves reach every cluster; then a new version. */
+async function blueprint(browser) {
+  const draft = process.env.NETWARDEN_BLUEPRINT;
+  const name = /metadata: \{name: ([\w-]+)\}/.exec(draft)[1];
+  const page = await browser.newPage();
+  await signIn(page, "admin");
+  await page.getByRole("link", { name: "Blueprints" }).click();
+  await page.getByRole("link", { name: "New blueprint" }).click();
+  await page.getByRole("combobox", { name: "Project" }).selectOption({ label: "shop" });
+  const editor = page.getByLabel("Blueprint YAML");
+  await editor.waitFor({ timeout: T });
+  await page.getByTestId("validation-status").filter({ hasText: "Valid: Blueprint my-blueprint" }).waitFor({ timeout: T });
+  check(true, "the editor starts from a valid template");
+
+  // A mistake in an embedded policy: located at its line and field, nothing to publish.
+  const broken = draft.replace("protocol: ANY", "protocol: TPC");
+  check(broken !== draft, "the mistake is typed into the draft");
+  await editor.fill(broken);
+  const errors = page.getByTestId("editor-errors");
+  await errors.waitFor({ timeout: T });
+  const line = broken.split("\n").findIndex((l) => l.includes("TPC")) + 1;
+  const listed = await errors.innerText();
+  check(listed.includes(`Line ${line}`), `the error is located at line ${line}`);
+  check(listed.includes("spec.clusterPolicies[0].spec.egress[0].toPorts[0].ports[0].protocol"), "the error names the embedded policy's field");
+  check((await page.locator(`.error-line[data-line="${line}"] mark.error-field[data-field="protocol"]`).count()) === 1, "the field is marked on its line");
+  check(await page.getByRole("button", { name: "Preview impact" }).isDisabled(), "a draft with errors cannot be previewed");
+  await shot(page, "blueprint-editor-error");
+
+  // Valid: the clusters it is assigned to, its waves, that it needs a preview.
+  await editor.fill(draft);
+  await page.getByTestId("validation-status").filter({ hasText: `Valid: Blueprint ${name}, version 1: 1 cluster-wide policy` }).waitFor({ timeout: T });
+  const plan = page.getByTestId("bp-plan");
+  const assigned = await plan.locator(".chip[data-cluster]").evaluateAll((els) => els.map((e) => e.getAttribute("data-cluster")));
+  check(sameSet(assigned, ["staging", "prod-eu", "prod-us"]), `assigned to ${assigned.join(", ")}`);
+  check(/Wave 1, staging: staging/.test(await plan.innerText()) && /Wave 2, prod: prod-eu, prod-us/.test(await plan.innerText()), "the waves: staging first, then prod");
+  check(/it reaches production \(prod-eu, prod-us\)/.test(await page.getByTestId("preview-needed").innerText()), "publishing needs a preview of the production clusters");
+  const publish = page.getByRole("button", { name: "Publish version 1" });
+  check(await publish.isDisabled(), "publishing waits for an impact preview");
+  await page.getByLabel("Change message").fill("payments resolve names through kube-dns, staging first");
+  await plan.evaluate((el) => el.scrollIntoView({ block: "center" }));
+  await shot(page, "blueprint-editor");
+
+  await page.getByRole("button", { name: "Preview impact" }).click();
+  const impact = page.getByTestId("bp-impact");
+  await impact.waitFor({ timeout: 40_000 });
+  const summary = await impact.innerText();
+  check(/over 2 production clusters/.test(summary), "the preview replays both production clusters");
+  check(/0 connections would be denied/.test(summary), "the blueprint denies nothing that flows today");
+  check((await impact.getByTestId("impact").count()) === 2, "the impact on each production cluster is shown");
+  await impact.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "blueprint-impact");
+
+  await publish.click();
+  await page.getByTestId("bp-published").waitFor({ timeout: T });
+  check(new URL(page.url()).pathname.startsWith("/blueprints/"), "published: the blueprint's page");
+  await page.getByTestId("rollout").waitFor({ timeout: T });
+  const first = [];
+  await shot(page, "blueprint-rollout-progress");
+  const done = await watchRollout(page, 1, first);
+  metrics.rollout_v1 = first;
+  check(first.length >= 2, `the rollout view updated by itself (${first.map((v) => v.state).join(" → ")})`);
+  check(done.waves.length === 2 && done.waves.every((w) => w.phase === "done"), "both waves are done");
+  check(sameSet(Object.keys(done.waves[0].clusters), ["staging"]) && sameSet(Object.keys(done.waves[1].clusters), ["prod-eu", "prod-us"]), "staging went first, then prod-eu and prod-us");
+  await shot(page, "blueprint-rollout-synced");
+
+  // A new version of it: the editor starts from the current YAML.
+  await page.getByRole("link", { name: "New version" }).click();
+  await editor.waitFor({ timeout: T });
+  check((await editor.inputValue()) === draft, "the new version starts from the current YAML");
+  const next = draft.replace("  rollout:\n", "  rollout:\n    soakSeconds: 1\n");
+  check(next !== draft, "the second version soaks a second after each wave");
+  await editor.fill(next);
+  await page.getByTestId("validation-status").filter({ hasText: `Valid: Blueprint ${name}, version 2` }).waitFor({ timeout: T });
+  await page.getByLabel("Change message").fill("soak a second between waves");
+  await page.getByRole("button", { name: "Preview impact" }).click();
+  await page.getByTestId("bp-impact").waitFor({ timeout: 40_000 });
+  await page.getByRole("button", { name: "Publish version 2" }).click();
+  await page.getByTestId("bp-published").filter({ hasText: "Published version 2" }).waitFor({ timeout: T });
+  const second = [];
+  await watchRollout(page, 2, second);
+  metrics.rollout_v2 = second;
+  check(/soak 1s after each wave/.test(await page.getByTestId("rollout").innerText()), "version 2's rollout soaks");
+  check((await page.getByTestId("bp-versions").locator("tbody tr").count()) === 2, "both versions are listed");
+  await shot(page, "blueprint-new-version");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "blueprint-rollout-dark");
+}
+
+/** Open a fresh "New policy" on staging; the form. */
+async function newPolicyForm(page) {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Policies" }).click();
+  await page.getByRole("link", { name: "New policy" }).click();
+  // Open it on staging by its URL: choosing another cluster in the page starts a new
+  // editor, which a quick first click could miss.
+  const staging = await page.getByRole("combobox", { name: "Cluster" }).locator("option", { hasText: "staging" }).getAttribute("value");
+  await page.goto(`${URL_}/policies/new?cluster=${staging}`);
+  const form = page.getByTestId("policy-form");
+  await form.waitFor({ timeout: T });
+  await page.getByTestId("validation-status").filter({ hasText: /error|Valid/ }).waitFor({ timeout: T });
+  return form;
+}
+
+/** The YAML tab shows what the form wrote; a YAML edit shows in the form; YAML the form
+ * cannot show keeps it read-only with its path. Leaves the draft as the form wrote it. */
+async function roundTrip(page, form, { edit, field, expected, unsupported, unsupportedPath }) {
+  const written = await page.getByTestId("form-yaml").textContent();
+  await page.getByRole("tab", { name: "YAML" }).click();
+  const editor = page.getByLabel("Policy YAML");
+  check((await editor.inputValue()) === written, "the text editor shows the YAML the form wrote");
+  const edited = edit(written);
+  check(edited !== written, "the YAML is edited");
+  await editor.fill(edited);
+  await page.getByRole("tab", { name: "Visual" }).click();
+  check((await field().inputValue()) === expected, `a YAML edit shows in the form (${expected})`);
+  await page.getByRole("tab", { name: "YAML" }).click();
+  await editor.fill(unsupported(written));
+  await page.getByRole("tab", { name: "Visual" }).click();
+  await page.getByTestId("form-unsupported").getByText(unsupportedPath).waitFor({ timeout: T });
+  check(await form.getByRole("textbox", { name: "Name", exact: true }).isDisabled(), `YAML the form cannot show (${unsupportedPath}) keeps the form read-only and says why`);
+  await page.getByRole("tab", { name: "YAML" }).click();
+  await editor.fill(written);
+  await page.getByRole("tab", { name: "Visual" }).click();
+  await page.getByTestId("validation-status").filter({ hasText: "Valid" }).waitFor({ timeout: T });
+  return written;
+}
+
+/** ivan (Infra Admin): the forms of the cluster-wide kinds write YAML the engine
+ * validates: a CiliumClusterwideNetworkPolicy, an AdminNetworkPolicy (priority, subject,
+ * Deny/Pass/Allow rules with namespace, pod and network peers, port numbers and ranges)
+ * and a BaselineAdminNetworkPolicy. Nothing is published. */
+async function forms(browser) {
+  const page = await browser.newPage();
+  await signIn(page, "ivan");
+
+  // CiliumClusterwideNetworkPolicy: ivan writes only cluster-wide kinds, so it comes first.
+  let form = await newPolicyForm(page);
+  check((await page.getByRole("combobox", { name: "Namespace" }).count()) === 0, "no namespace to choose for a cluster-wide policy");
+  check((await form.getByRole("combobox", { name: "Kind" }).inputValue()) === "CiliumClusterwideNetworkPolicy", "an Infra Admin starts from a cluster-wide kind");
+  await form.getByRole("textbox", { name: "Name", exact: true }).fill("payments-egress");
+  await form.getByRole("textbox", { name: "Selected pods (labels)" }).fill("app=payments");
+  await form.getByRole("textbox", { name: "Namespace of the selected pods" }).fill("storefront");
+  await form.getByRole("button", { name: "Add egress rule" }).click();
+  let rule = form.getByTestId("rule-card").first();
+  await rule.getByRole("textbox", { name: "Peer labels" }).fill("k8s-app=kube-dns");
+  await rule.getByRole("textbox", { name: "In namespace" }).fill("kube-system");
+  await rule.getByRole("textbox", { name: "Ports" }).fill("53/ANY");
+  await rule.getByRole("checkbox", { name: /DNS proxy/ }).check();
+  await form.getByRole("checkbox", { name: /Default deny egress/ }).uncheck();
+  await page.getByTestId("validation-status").filter({ hasText: "Valid: CiliumClusterwideNetworkPolicy payments-egress, 1 rule" }).waitFor({ timeout: T });
+  check(true, "the CiliumClusterwideNetworkPolicy the form writes is valid for the engine");
+  let written = await page.getByTestId("form-yaml").textContent();
+  check(
+    written.includes("kind: CiliumClusterwideNetworkPolicy") &&
+      written.includes("k8s:io.kubernetes.pod.namespace: storefront") &&
+      written.includes("egress: false") &&
+      written.includes('matchPattern: "*"') &&
+      !/^\s+namespace:/m.test(written),
+    "the form writes the subject's namespace as a label, enableDefaultDeny and the DNS rule",
+  );
+  const picture = page.getByTestId("policy-picture");
+  const label = await picture.locator("svg").getAttribute("aria-label");
+  check(/k8s-app=kube-dns in kube-system on 53\/ANY \+ DNS proxy/.test(label) && /added to other policies' allows/.test(label), "the picture says what it allows and that it denies nothing");
+  await form.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "policy-form-ccnp");
+  await roundTrip(page, form, {
+    edit: (w) => w.replace('port: "53"', 'port: "54"'),
+    field: () => form.getByTestId("rule-card").first().getByRole("textbox", { name: "Ports" }),
+    expected: "54/ANY",
+    unsupported: (w) => w.replace("  egress:\n", "  ingressDeny:\n    - fromEntities: [world]\n  egress:\n"),
+    unsupportedPath: "spec.ingressDeny",
+  });
+
+  // AdminNetworkPolicy: priority, subject, ordered rules with the three actions.
+  form = await newPolicyForm(page);
+  await form.getByRole("combobox", { name: "Kind" }).selectOption("AdminNetworkPolicy");
+  await form.getByRole("spinbutton", { name: "Priority" }).waitFor({ timeout: T });
+  await form.getByRole("textbox", { name: "Name", exact: true }).fill("storefront-guard");
+  await form.getByRole("spinbutton", { name: "Priority" }).fill("40");
+  const subject = form.getByRole("group", { name: "Subject" });
+  await subject.getByRole("textbox", { name: "Namespace labels" }).fill("kubernetes.io/metadata.name=storefront");
+  await form.getByRole("button", { name: "Add ingress rule" }).click();
+  rule = form.getByTestId("rule-card").nth(0);
+  await rule.getByRole("textbox", { name: "Rule name" }).fill("deny-tools");
+  await rule.getByRole("combobox", { name: "Action" }).selectOption("Deny");
+  await rule.getByRole("textbox", { name: "Namespace labels" }).fill("kubernetes.io/metadata.name=tools");
+  await rule.getByRole("textbox", { name: "Ports" }).fill("80/TCP, 8000-9000/TCP");
+  await form.getByRole("button", { name: "Add egress rule" }).click();
+  rule = form.getByTestId("rule-card").nth(1);
+  await rule.getByRole("textbox", { name: "Rule name" }).fill("dns-to-namespace-policies");
+  await rule.getByRole("combobox", { name: "Action" }).selectOption("Pass");
+  await rule.getByRole("combobox", { name: "Peer type" }).selectOption("pods");
+  await rule.getByRole("textbox", { name: "Namespace labels" }).fill("kubernetes.io/metadata.name=kube-system");
+  await rule.getByRole("textbox", { name: "Pod labels" }).fill("k8s-app=kube-dns");
+  await rule.getByRole("textbox", { name: "Ports" }).fill("53/UDP");
+  await form.getByRole("button", { name: "Add egress rule" }).click();
+  rule = form.getByTestId("rule-card").nth(2);
+  await rule.getByRole("combobox", { name: "Peer type" }).selectOption("networks");
+  await rule.getByRole("textbox", { name: "Networks" }).fill("10.0.0.0/8");
+  await page.getByTestId("validation-status").filter({ hasText: "Valid: AdminNetworkPolicy storefront-guard, 3 rules" }).waitFor({ timeout: T });
+  check(true, "the AdminNetworkPolicy the form writes is valid for the engine");
+  written = await page.getByTestId("form-yaml").textContent();
+  check(
+    ["priority: 40", "action: Deny", "portRange:", "start: 8000", "action: Pass", "podSelector:", "networks:", "10.0.0.0/8"].every((t) => written.includes(t)),
+    "the form writes priority, actions, peers and port ranges",
+  );
+  const actions = await picture.locator("g.pp-peer").evaluateAll((gs) => gs.map((g) => g.getAttribute("data-action")).sort());
+  check(actions.join(",") === "allow,deny,pass", `the picture draws each rule's action (${actions.join(", ")})`);
+  await form.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "policy-form-anp");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot(page, "policy-form-anp-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await roundTrip(page, form, {
+    edit: (w) => w.replace("priority: 40", "priority: 45"),
+    field: () => form.getByRole("spinbutton", { name: "Priority" }),
+    expected: "45",
+    unsupported: (w) =>
+      w.replace(/subject:\n(\s+)namespaces:\n/, (m, indent) => `${m}${indent}  matchExpressions: [{key: tier, operator: In, values: [web]}]\n`),
+    unsupportedPath: "spec.subject.namespaces.matchExpressions",
+  });
+
+  // BaselineAdminNetworkPolicy: named default, no priority, no Pass.
+  form = await newPolicyForm(page);
+  await form.getByRole("combobox", { name: "Kind" }).selectOption("BaselineAdminNetworkPolicy");
+  const name = form.getByRole("textbox", { name: "Name", exact: true });
+  await page.waitForFunction(() => document.querySelector('[data-testid="policy-form"] input[readonly]')?.value === "default", null, { timeout: T });
+  check((await name.inputValue()) === "default" && (await form.getByRole("spinbutton", { name: "Priority" }).count()) === 0, "a baseline policy is named default and has no priority");
+  await form.getByRole("group", { name: "Subject" }).getByRole("textbox", { name: "Namespace labels" }).fill("kubernetes.io/metadata.name=storefront");
+  await form.getByRole("button", { name: "Add ingress rule" }).click();
+  rule = form.getByTestId("rule-card").first();
+  await rule.getByRole("combobox", { name: "Action" }).selectOption("Deny");
+  check(await rule.locator('option[value="Pass"]').isDisabled(), "Pass is not offered in the baseline tier");
+  await page.getByTestId("validation-status").filter({ hasText: "Valid: BaselineAdminNetworkPolicy default, 1 rule" }).waitFor({ timeout: T });
+  check(true, "the BaselineAdminNetworkPolicy the form writes is valid for the engine");
+  check(/Deny: every namespace/.test(await picture.locator("svg").getAttribute("aria-label")), "the picture names the denied peers");
+  await form.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "policy-form-banp");
+}
+
+const SCENARIOS = { admin, wanda, author, rollout, throughput, roles, blueprint, forms };
 
 async function main() {
   const name = process.argv[2];

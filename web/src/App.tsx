@@ -3,7 +3,7 @@ import { Api, ApiError, view } from "./api/client";
 import type { Me } from "./api/types";
 import { NotAvailable } from "./components/common";
 import { AuditPage } from "./pages/Audit";
-import { BlueprintPage, BlueprintsPage } from "./pages/Blueprints";
+import { BlueprintPage, BlueprintsPage, NewBlueprintPage } from "./pages/Blueprints";
 import { FleetPage } from "./pages/Fleet";
 import { FlowsPage } from "./pages/Flows";
 import { NewPolicyPage, PolicyPage, PoliciesPage } from "./pages/Policies";
@@ -29,7 +29,7 @@ interface Route {
 const ROUTES: Route[] = [
   { path: "/fleet", title: "Fleet", allowed: () => true },
   { path: "/policies", title: "Policies", allowed: (c) => c.policies },
-  { path: "/recommendations", title: "Recommendations", allowed: (c) => c.policies },
+  { path: "/recommendations", title: "Recommendations", allowed: (c) => c.namespacePolicies },
   { path: "/blueprints", title: "Blueprints", allowed: (c) => c.blueprints },
   { path: "/flows", title: "Flows", allowed: (c) => c.flows },
   { path: "/map", title: "Service map", allowed: (c) => c.flows },
@@ -171,10 +171,12 @@ function Page({ path, route }: { path: string; route: Route | undefined }) {
     case "/fleet":
       return <FleetPage />;
     case "/policies":
-      return rest === "new" ? <NewPolicyPage /> : rest ? <PolicyPage id={rest} /> : <PoliciesPage />;
+      if (rest === "new") return can.writePolicies ? <NewPolicyPage /> : <NotAvailable page="New policy" />;
+      return rest ? <PolicyPage id={rest} /> : <PoliciesPage />;
     case "/recommendations":
       return <RecommendationsPage />;
     case "/blueprints":
+      if (rest === "new") return can.rollout ? <NewBlueprintPage /> : <NotAvailable page="New blueprint" />;
       return rest ? <BlueprintPage id={rest} /> : <BlueprintsPage />;
     case "/flows":
       return <FlowsPage />;

@@ -1,12 +1,26 @@
-// The visual editor's model of a policy: the common cases of NetworkPolicy and
-// CiliumNetworkPolicy (pods selected by labels; rules allowing peers by workload labels,
-// namespace, CIDR, FQDN (Cilium) or entity (Cilium), on ports). `parsePolicy` reads YAML
+// The visual editor's model of a policy: the common cases of NetworkPolicy,
+// CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy (pods selected by labels, for
+// the cluster-wide kind in one namespace or all; rules allowing peers by workload labels,
+// namespace, CIDR, FQDN (Cilium) or entity (Cilium), on ports; Cilium's enableDefaultDeny).
+// The admin kinds have their own model (adminModel.ts). `parsePolicy` reads YAML
 // into the model and lists everything the form cannot show (then the form stays
 // read-only, so nothing is lost); `writePolicy` writes the model back as YAML. The text
 // editor and the form edit the same YAML: the form rewrites it only when the form changes.
 import { parseDocument, stringify } from "yaml";
 
-export type Flavor = "cilium" | "k8s";
+/** cilium: CiliumNetworkPolicy; ccnp: CiliumClusterwideNetworkPolicy; k8s: NetworkPolicy. */
+export type Flavor = "cilium" | "ccnp" | "k8s";
+
+export const FLAVOR_KIND: Record<Flavor, string> = {
+  cilium: "CiliumNetworkPolicy",
+  ccnp: "CiliumClusterwideNetworkPolicy",
+  k8s: "NetworkPolicy",
+};
+
+/** Cilium's flavors: FQDN and entity peers, the DNS proxy rule, enableDefaultDeny. */
+export function isCilium(flavor: Flavor): boolean {
+  return flavor !== "k8s";
+}
 export type PeerKind = "pods" | "namespace" | "cidr" | "fqdn" | "entity";
 export const PROTOCOLS = ["TCP", "UDP", "SCTP", "ANY"] as const;
 
@@ -14,7 +28,8 @@ export interface Peer {
   kind: PeerKind;
   /** pods: the peer's labels (namespace aside); empty: every pod of the namespace. */
   labels: Record<string, string>;
-  /** pods and namespace: the namespace (empty for pods: the policy's own). */
+  /** pods and namespace: the namespace (empty for pods: the policy's own; in a
+   * cluster-wide policy, every namespace). */
   namespace: string;
   /** cidr: a CIDR; fqdn: a name or a pattern with `*`; entity: world, host, cluster, ... */
   value: string;
@@ -38,12 +53,17 @@ export interface Rule {
 export interface PolicyModel {
   flavor: Flavor;
   name: string;
+  /** The policy's namespace; for the cluster-wide kind, the namespace of the selected
+   * pods (the `k8s:io.kubernetes.pod.namespace` label; empty: every namespace). */
   namespace: string;
   podLabels: Record<string, string>;
   /** Directions the policy isolates (NetworkPolicy policyTypes; Cilium: a direction
    * with rules). A direction on with no rule denies everything in it. */
   ingress: boolean;
   egress: boolean;
+  /** Cilium's enableDefaultDeny per direction (true, the default: a direction with rules
+   * denies what they do not allow; false: the rules only add allows). */
+  defaultDeny: { ingress: boolean; egress: boolean };
   rules: Rule[];
 }
 
@@ -114,30 +134,50 @@ export function parsePolicy(text: string): Parsed {
   }
   if (!isObj(doc)) return { model: null, unsupported: [], error: "not a policy object" };
   const kind = doc.kind;
-  const flavor: Flavor | null = kind === "CiliumNetworkPolicy" ? "cilium" : kind === "NetworkPolicy" ? "k8s" : null;
+  const flavor = (Object.keys(FLAVOR_KIND) as Flavor[]).find((f) => FLAVOR_KIND[f] === kind) ?? null;
   if (!flavor)
     return {
       model: null,
       unsupported: [],
-      error: `the form edits NetworkPolicy and CiliumNetworkPolicy, not ${String(kind ?? "this object")}`,
+      error: `this form edits ${Object.values(FLAVOR_KIND).join(", ")}, not ${String(kind ?? "this object")}`,
     };
   const bad: string[] = [];
   only(doc, ["apiVersion", "kind", "metadata", "spec"], "", bad);
   const meta = isObj(doc.metadata) ? doc.metadata : {};
-  only(meta, ["name", "namespace"], "metadata", bad);
+  only(meta, flavor === "ccnp" ? ["name"] : ["name", "namespace"], "metadata", bad);
   const spec = isObj(doc.spec) ? doc.spec : {};
   const model: PolicyModel = {
     flavor,
     name: String(meta.name ?? ""),
-    namespace: String(meta.namespace ?? ""),
+    namespace: flavor === "ccnp" ? "" : String(meta.namespace ?? ""),
     podLabels: {},
     ingress: false,
     egress: false,
+    defaultDeny: { ingress: true, egress: true },
     rules: [],
   };
-  if (flavor === "cilium") {
-    only(spec, ["endpointSelector", "ingress", "egress"], "spec", bad);
+  if (isCilium(flavor)) {
+    only(spec, ["endpointSelector", "enableDefaultDeny", "ingress", "egress"], "spec", bad);
+    if (spec.endpointSelector === undefined) bad.push("spec (no endpointSelector: a nodeSelector or none)");
     model.podLabels = selector(spec.endpointSelector, "spec.endpointSelector", bad);
+    if (flavor === "ccnp") {
+      // The selected pods' namespace is a label of the cluster-wide selector.
+      const nsKey = CILIUM_NS.find((k) => k in model.podLabels);
+      if (nsKey) {
+        model.namespace = model.podLabels[nsKey]!;
+        delete model.podLabels[nsKey];
+      }
+    }
+    if (spec.enableDefaultDeny !== undefined) {
+      const dd = isObj(spec.enableDefaultDeny) ? spec.enableDefaultDeny : {};
+      if (!isObj(spec.enableDefaultDeny)) bad.push("spec.enableDefaultDeny");
+      only(dd, ["ingress", "egress"], "spec.enableDefaultDeny", bad);
+      for (const d of ["ingress", "egress"] as const) {
+        if (dd[d] === undefined) continue;
+        if (typeof dd[d] === "boolean") model.defaultDeny[d] = dd[d];
+        else bad.push(`spec.enableDefaultDeny.${d}`);
+      }
+    }
     for (const direction of ["ingress", "egress"] as const) {
       const rules = list(spec[direction], `spec.${direction}`, bad);
       rules.forEach((r, i) => {
@@ -307,16 +347,18 @@ function k8sPeers(rule: Rule): Obj {
 
 export function writePolicy(m: PolicyModel): string {
   const metadata: Obj = { name: m.name };
-  if (m.namespace) metadata.namespace = m.namespace;
-  const selectorOf = Object.keys(m.podLabels).length ? { matchLabels: m.podLabels } : {};
+  if (m.namespace && m.flavor !== "ccnp") metadata.namespace = m.namespace;
+  const labels = m.flavor === "ccnp" && m.namespace ? { ...m.podLabels, "k8s:io.kubernetes.pod.namespace": m.namespace } : m.podLabels;
+  const selectorOf = Object.keys(labels).length ? { matchLabels: labels } : {};
   let doc: Obj;
-  if (m.flavor === "cilium") {
+  if (isCilium(m.flavor)) {
     const spec: Obj = { endpointSelector: selectorOf };
+    if (!m.defaultDeny.ingress || !m.defaultDeny.egress) spec.enableDefaultDeny = { ...m.defaultDeny };
     for (const direction of ["ingress", "egress"] as const) {
       const rules = m.rules.filter((r) => r.direction === direction);
       if (rules.length) spec[direction] = rules.map(ciliumPeers);
     }
-    doc = { apiVersion: "cilium.io/v2", kind: "CiliumNetworkPolicy", metadata, spec };
+    doc = { apiVersion: "cilium.io/v2", kind: FLAVOR_KIND[m.flavor], metadata, spec };
   } else {
     const spec: Obj = { podSelector: selectorOf, policyTypes: [...(m.ingress ? ["Ingress"] : []), ...(m.egress ? ["Egress"] : [])] };
     for (const direction of ["ingress", "egress"] as const) {
@@ -362,11 +404,13 @@ export function parsePorts(text: string): Port[] | string {
   return out;
 }
 
-/** A peer in words, for the picture and the form. */
-export function peerText(p: Peer, ownNamespace: string): string {
+/** A peer in words, for the picture and the form (`ownNamespace` null: a cluster-wide
+ * policy, whose pod peers without a namespace are in any namespace). */
+export function peerText(p: Peer, ownNamespace: string | null): string {
   switch (p.kind) {
     case "pods": {
       const labels = labelsText(p.labels) || "all pods";
+      if (ownNamespace === null) return `${labels} in ${p.namespace || "any namespace"}`;
       const ns = p.namespace && p.namespace !== ownNamespace ? ` in ${p.namespace}` : "";
       return `${labels}${ns}`;
     }
@@ -382,5 +426,14 @@ export function peerText(p: Peer, ownNamespace: string): string {
 }
 
 export function emptyModel(flavor: Flavor, namespace: string): PolicyModel {
-  return { flavor, name: "", namespace, podLabels: {}, ingress: true, egress: false, rules: [] };
+  return {
+    flavor,
+    name: "",
+    namespace: flavor === "ccnp" ? "" : namespace,
+    podLabels: {},
+    ingress: true,
+    egress: false,
+    defaultDeny: { ingress: true, egress: true },
+    rules: [],
+  };
 }

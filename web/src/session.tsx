@@ -9,11 +9,21 @@ export const TOKEN_KEY = "netwarden.token";
 export interface Capabilities {
   /** Agent health and sync state (GET /api/v1/rollout): cluster-wide policy readers. */
   fleetHealth: boolean;
+  /** Blueprints, their rollouts and clusters' desired state (read-cluster-policy). */
   blueprints: boolean;
-  /** Pause, resume and promote rollouts (write-cluster-policy: Org Admin, Infra Admin). */
+  /** Write blueprints: new blueprints and versions, rollout pause/resume/promote
+   * (write-cluster-policy somewhere: Org Admin, Infra Admin). */
   rollout: boolean;
   audit: boolean;
+  /** The policy list: cluster-wide policies for Org and Infra roles, namespace policies
+   * for Org, Project and Workspace roles. */
   policies: boolean;
+  /** Namespace policies and what is computed from them: recommendations, coverage and
+   * traffic drift (read-namespace-policy: Org, Project and Workspace roles). */
+  namespacePolicies: boolean;
+  /** Write some policy (New policy): Org Admin, Infra Admin (cluster-wide kinds),
+   * Project Admin and Workspace Admin (namespaced kinds). */
+  writePolicies: boolean;
   flows: boolean;
 }
 
@@ -30,8 +40,25 @@ export function capabilities(g: Grants): Capabilities {
     rollout: g.org_admin || g.infra_admin.length > 0,
     audit: orgWide,
     policies: orgWide || infra || namespaced,
+    namespacePolicies: orgWide || namespaced,
+    writePolicies: g.org_admin || g.infra_admin.length + g.project_admin.length + g.workspace_admin.length > 0,
     flows: orgWide || infra || namespaced,
   };
+}
+
+/** Whether these grants may change a stored policy (rbac.py: write-cluster-policy over the
+ * policy's project for cluster-wide kinds; write-namespace-policy over its project or
+ * workspace for namespaced ones). The server decides; this only hides the editor. */
+export function mayWritePolicy(g: Grants, p: { scope: string; project: string; workspace: string | null }): boolean {
+  if (g.org_admin) return true;
+  if (p.scope !== "namespace") return g.infra_admin.includes(p.project);
+  return g.project_admin.includes(p.project) || (p.workspace !== null && g.workspace_admin.includes(p.workspace));
+}
+
+/** Whether these grants may write a blueprint owned by `project` (null: org-wide, Org
+ * Admins only), and so control its rollout. */
+export function mayWriteBlueprint(g: Grants, project: string | null): boolean {
+  return g.org_admin || (project !== null && g.infra_admin.includes(project));
 }
 
 export function roleLabel(g: Grants): string {

@@ -23,8 +23,11 @@ from netwarden.cli.offline import fail
 
 ROLES = {
     "admin": "Org Admin: everything",
+    "olga": "Org Viewer: reads everything admin may change, the audit log",
     "ivan": "Infra Admin of project shop: its clusters, blueprints, all their flows",
+    "iris": "Infra Viewer of project shop: reads what ivan may change",
     "paula": "Project Admin of project shop: namespace policies, the project's flows",
+    "peter": "Project Viewer of project shop: reads what paula may change",
     "wanda": "Workspace Admin of storefront: its policies, flows touching storefront",
     "walter": "Workspace Viewer of storefront: reads what wanda may change",
 }
@@ -55,7 +58,7 @@ Try, in another shell (same directory):
   netwarden recommend --cluster prod-eu -n storefront  # least privilege, from traffic
   netwarden preview -f my-policy.yaml --cluster prod-eu # what a change would break
 
-Console: {fleet.url}/ (sign in with a token from {config.name}: admin's, or wanda's)
+Console: {fleet.url}/ (sign in with a user's token from {config.name}: each role sees its own)
 API: {fleet.url}/docs   Metrics: {fleet.url}/metrics   Stop: Ctrl-C
 """
 

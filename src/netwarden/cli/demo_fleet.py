@@ -37,7 +37,7 @@ from netwarden.control.blueprint_spec import read_spec
 
 log = logging.getLogger("netwarden.demo")
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-USERS = ("ivan", "paula", "wanda", "walter")
+USERS = ("olga", "ivan", "iris", "paula", "peter", "wanda", "walter")  # a user per role
 START_TIMEOUT_S = 30.0
 
 

@@ -115,6 +115,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/blueprints/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Validate a blueprint draft (dry run): located errors, or the clusters it is assigned to, its waves, whether writing it needs a preview and who may write it */
+        post: operations["validate_blueprint_api_v1_blueprints_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/blueprints/{blueprint_id}": {
         parameters: {
             query?: never;
@@ -1281,6 +1298,24 @@ export interface components {
              */
             until?: string | null;
         };
+        /** BlueprintValidateIn */
+        BlueprintValidateIn: {
+            /**
+             * Blueprint
+             * @description The id of the blueprint this is a new version of (none: a new one).
+             */
+            blueprint?: string | null;
+            /**
+             * Project
+             * @description Owning project id of a new blueprint (none: org-wide).
+             */
+            project?: string | null;
+            /**
+             * Yaml
+             * @description The draft: one Blueprint manifest (YAML or JSON).
+             */
+            yaml: string;
+        };
         /** ClusterIn */
         ClusterIn: {
             /**
@@ -1947,6 +1982,41 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["BlueprintPreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    validate_blueprint_api_v1_blueprints_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlueprintValidateIn"];
             };
         };
         responses: {

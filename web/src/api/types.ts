@@ -111,14 +111,63 @@ export interface Validation {
   may_write: boolean;
 }
 
+export interface Project {
+  id: string;
+  name: string;
+  description?: string;
+}
+
 export interface Blueprint {
   id: string;
   name: string;
   project: string | null;
   version: number;
+  /** The version every assigned cluster holds (a rollout in waves may be between). */
+  released_version?: number | null;
   deleted: boolean;
+  staged?: boolean;
   updated_at: string;
   yaml?: string;
+  author?: string;
+  message?: string;
+}
+
+export interface ClusterRef {
+  id: string;
+  name: string;
+  /** Writes reaching it need a preview token (the server's production selector). */
+  production: boolean;
+}
+
+/** POST /api/v1/blueprints/validate: what a valid draft is and where it goes. */
+export interface BlueprintValidation {
+  valid: true;
+  kind: "Blueprint";
+  name: string;
+  blueprint: string | null;
+  version: number;
+  project: string | null;
+  extends: string | null;
+  cluster_policies: number;
+  namespace_defaults: number;
+  policies: number;
+  /** The clusters this version is assigned to. */
+  assigned: ClusterRef[];
+  /** The clusters the write changes (also those a previous version was assigned to). */
+  reached: ClusterRef[];
+  waves: { name: string; clusters: string[] }[];
+  preview_required: boolean;
+  may_write: boolean;
+}
+
+/** POST /api/v1/blueprints/preview: the change replayed on each production cluster it
+ * reaches, with one token for the write. */
+export interface BlueprintPreview {
+  change: { kind: string; blueprint: string; version: number };
+  reached: { id: string; name: string; previewed: boolean }[];
+  clusters: Preview[];
+  summary: Partial<Preview["summary"]>;
+  token: { header: string; value: string; expires: number; required: boolean; clusters: string[] };
 }
 
 export interface Wave {

@@ -37,11 +37,13 @@ export interface Coverage {
  * the recommendations listing (status per workload, `drift` per workload). Loaded once
  * (and on demand): it replays a week of edges per namespace on the server. */
 function useCoverage(clusters: Cluster[] | undefined, tick: number) {
-  const { api } = useSession();
+  const { api, can } = useSession();
   return useLoad(
     async (signal) => {
       const out = new Map<string, Coverage>();
-      if (!clusters) return out;
+      // Coverage is computed from namespace policies: roles that may not read them
+      // (Infra roles) would only meet refusals.
+      if (!clusters || !can.namespacePolicies) return out;
       await Promise.all(
         clusters.map(async (c) => {
           const cov: Coverage = { workloads: 0, covered: 0, uncovered: new Map(), drift: [], failed: [] };
@@ -72,7 +74,7 @@ function useCoverage(clusters: Cluster[] | undefined, tick: number) {
       );
       return out;
     },
-    [api, clusters, tick],
+    [api, can.namespacePolicies, clusters, tick],
   );
 }
 
@@ -120,7 +122,7 @@ export function FleetPage() {
       {clusters.error && <Failure error={clusters.error} what="clusters" />}
       {traffic.error && <Failure error={traffic.error} what="flow counts" />}
       {!clusters.data && !clusters.error && <Loading what="clusters" />}
-      {clusters.data && coverage.data && <DriftAlerts clusters={clusters.data.items} coverage={coverage.data} />}
+      {clusters.data && coverage.data && can.namespacePolicies && <DriftAlerts clusters={clusters.data.items} coverage={coverage.data} />}
       {clusters.data && (
         <div className="table-wrap">
           <table data-testid="fleet-table">
@@ -133,7 +135,7 @@ export function FleetPage() {
                 {can.fleetHealth && <th scope="col">Agent</th>}
                 {can.fleetHealth && <th scope="col">Heartbeat</th>}
                 {can.fleetHealth && <th scope="col">Spool</th>}
-                <th scope="col">Coverage</th>
+                {can.namespacePolicies && <th scope="col">Coverage</th>}
                 <th scope="col" className="num">
                   Flows (1h)
                 </th>
@@ -187,9 +189,11 @@ export function FleetPage() {
                         )}
                       </td>
                     )}
-                    <td data-testid="coverage">
-                      <CoverageCell cluster={c} coverage={coverage.data?.get(c.id)} loading={coverage.loading} />
-                    </td>
+                    {can.namespacePolicies && (
+                      <td data-testid="coverage">
+                        <CoverageCell cluster={c} coverage={coverage.data?.get(c.id)} loading={coverage.loading} />
+                      </td>
+                    )}
                     <td className="num" data-testid="flows-1h">
                       {t ? t.flows.toLocaleString() : traffic.data ? "0" : "…"}
                     </td>
@@ -204,13 +208,19 @@ export function FleetPage() {
         </div>
       )}
       {coverage.error && <Failure error={coverage.error} what="coverage" />}
-      <p className="muted small">
-        Coverage: workloads some policy selects, per namespace you may read (from the recommendations listing, last 7 days of
-        flows and the agent&apos;s inventory).{" "}
-        <button type="button" className="link" onClick={() => setCoverageTick((t) => t + 1)} disabled={coverage.loading}>
-          {coverage.loading ? "Computing coverage…" : "Recompute coverage and drift"}
-        </button>
-      </p>
+      {can.namespacePolicies ? (
+        <p className="muted small">
+          Coverage: workloads some policy selects, per namespace you may read (from the recommendations listing, last 7 days
+          of flows and the agent&apos;s inventory).{" "}
+          <button type="button" className="link" onClick={() => setCoverageTick((t) => t + 1)} disabled={coverage.loading}>
+            {coverage.loading ? "Computing coverage…" : "Recompute coverage and drift"}
+          </button>
+        </p>
+      ) : (
+        <p className="muted small" data-testid="no-coverage">
+          Coverage and traffic drift are computed from namespace policies, which your role does not read.
+        </p>
+      )}
       {!can.fleetHealth && (
         <p className="muted small">
           Agent health and sync state are shown to cluster-wide roles; flow counts cover the namespaces you may see.

@@ -20,7 +20,7 @@ import { locate, YamlEditor, type Located } from "../components/YamlEditor";
 import { emptyModel, writePolicy } from "../policyModel";
 import { ago, parseTime, useLoad } from "../load";
 import { Link, navigate, useLocation } from "../router";
-import { useSession } from "../session";
+import { mayWritePolicy, useSession } from "../session";
 
 export const KINDS = [
   "NetworkPolicy",
@@ -40,7 +40,7 @@ function useClusters() {
 }
 
 export function PoliciesPage() {
-  const { api } = useSession();
+  const { api, can } = useSession();
   const { query } = useLocation();
   const cluster = query.get("cluster") ?? "";
   const namespace = query.get("namespace") ?? "";
@@ -74,9 +74,11 @@ export function PoliciesPage() {
     <section aria-labelledby="policies-title">
       <div className="title-row">
         <h1 id="policies-title">Policies</h1>
-        <Link to={`/policies/new${cluster ? `?cluster=${encodeURIComponent(cluster)}` : ""}`} className="button-link">
-          New policy
-        </Link>
+        {can.writePolicies && (
+          <Link to={`/policies/new${cluster ? `?cluster=${encodeURIComponent(cluster)}` : ""}`} className="button-link">
+            New policy
+          </Link>
+        )}
       </div>
       <form className="filters" onSubmit={submit} aria-label="Filter policies">
         <label>
@@ -159,7 +161,7 @@ export function PoliciesPage() {
 type Tab = "yaml" | "history" | "edit" | "staged";
 
 export function PolicyPage({ id }: { id: string }) {
-  const { api } = useSession();
+  const { api, me } = useSession();
   const { query } = useLocation();
   const tab = (query.get("tab") as Tab | null) ?? "yaml";
   const policy = useLoad((signal) => api.get("/api/v1/policies/{policy_id}", { path: { policy_id: id }, signal }).then(view<PolicyDoc>), [api, id]);
@@ -168,10 +170,11 @@ export function PolicyPage({ id }: { id: string }) {
   if (!policy.data) return <Loading what="the policy" />;
   const p = policy.data;
   const clusterName = clusters.data?.find((c) => c.id === p.cluster)?.name ?? p.cluster;
+  const writable = mayWritePolicy(me.grants, p);
   const tabs: [Tab, string][] = [
     ["yaml", "YAML"],
     ["history", "History and diff"],
-    ["edit", "Edit"],
+    ...(writable ? ([["edit", "Edit"]] as [Tab, string][]) : []),
     ...(p.staged ? ([["staged", "Staged"]] as [Tab, string][]) : []),
   ];
   return (
@@ -209,7 +212,12 @@ export function PolicyPage({ id }: { id: string }) {
       <div role="tabpanel">
         {tab === "yaml" && <pre className="code" data-testid="policy-yaml">{p.yaml || "(deleted: no YAML)"}</pre>}
         {tab === "history" && <History id={id} current={p.version} />}
-        {tab === "edit" && (
+        {tab === "edit" && !writable && (
+          <p className="alert" role="alert" data-testid="not-available">
+            Editing this policy is not available to your role.
+          </p>
+        )}
+        {tab === "edit" && writable && (
           <PolicyAuthor
             key={`${p.id}@${p.version}`}
             cluster={p.cluster}
@@ -225,6 +233,7 @@ export function PolicyPage({ id }: { id: string }) {
         {tab === "staged" && p.staged && (
           <StagedView
             policy={p}
+            writable={writable}
             onPromoted={() => {
               policy.reload();
               navigate(`/policies/${id}?tab=yaml`, true);
@@ -612,9 +621,12 @@ export function ImpactView({ preview }: { preview: Preview }) {
   );
 }
 
-/** A new policy: the cluster and namespace first, then the visual editor (or YAML). */
+/** A new policy: the cluster and namespace first, then the visual editor (or YAML). Roles
+ * that write only cluster-wide kinds (Infra Admins) start from a cluster-wide policy. */
 export function NewPolicyPage() {
-  const { api } = useSession();
+  const { api, me } = useSession();
+  const g = me.grants;
+  const namespaced = g.org_admin || g.project_admin.length + g.workspace_admin.length > 0;
   const { query } = useLocation();
   const clusters = useClusters();
   const [cluster, setCluster] = useState(query.get("cluster") ?? "");
@@ -628,7 +640,7 @@ export function NewPolicyPage() {
   );
   const [namespace, setNamespace] = useState(query.get("namespace") ?? "");
   const ns = namespace || namespaces.data?.[0]?.name || "";
-  const initial = useMemo(() => writePolicy({ ...emptyModel("cilium", ns), name: "" }), [ns]);
+  const initial = useMemo(() => writePolicy({ ...emptyModel(namespaced ? "cilium" : "ccnp", ns), name: "" }), [ns, namespaced]);
   return (
     <section aria-labelledby="new-policy-title">
       <p className="crumbs">
@@ -646,18 +658,20 @@ export function NewPolicyPage() {
             ))}
           </select>
         </label>
-        <label>
-          Namespace
-          <select value={ns} onChange={(e) => setNamespace(e.target.value)} name="namespace">
-            {(namespaces.data ?? []).map((n) => (
-              <option key={n.name}>{n.name}</option>
-            ))}
-          </select>
-        </label>
+        {namespaced && (
+          <label>
+            Namespace
+            <select value={ns} onChange={(e) => setNamespace(e.target.value)} name="namespace">
+              {(namespaces.data ?? []).map((n) => (
+                <option key={n.name}>{n.name}</option>
+              ))}
+            </select>
+          </label>
+        )}
       </div>
       {clusters.error && <Failure error={clusters.error} what="clusters" />}
-      {chosen && ns && (
-        <PolicyAuthor key={`${chosen}/${ns}`} cluster={chosen} initial={initial} onSaved={(saved, staged) => navigate(`/policies/${saved.id}?tab=${staged ? "staged" : "yaml"}`)} />
+      {chosen && (ns || !namespaced) && (
+        <PolicyAuthor key={namespaced ? `${chosen}/${ns}` : chosen} cluster={chosen} initial={initial} onSaved={(saved, staged) => navigate(`/policies/${saved.id}?tab=${staged ? "staged" : "yaml"}`)} />
       )}
     </section>
   );
@@ -714,7 +728,7 @@ export function stagedOutcomes(docs: FlowDocument[], label: string, version: num
 
 const OUTCOME_LIMIT = 5000;
 
-function StagedView({ policy, onPromoted }: { policy: PolicyDoc; onPromoted(): void }) {
+function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writable: boolean; onPromoted(): void }) {
   const { api, can } = useSession();
   const [hours, setHours] = useState(1);
   const [message, setMessage] = useState("");
@@ -858,15 +872,21 @@ function StagedView({ policy, onPromoted }: { policy: PolicyDoc; onPromoted(): v
         </>
       )}
       <h3>Promote</h3>
-      <label>
-        Promotion message
-        <input value={message} onChange={(e) => setMessage(e.target.value)} placeholder="why now" />
-      </label>
-      <div className="actions">
-        <button type="button" className="primary" onClick={promote} disabled={state !== "idle"}>
-          Promote version {policy.version} to enforced
-        </button>
-      </div>
+      {writable ? (
+        <>
+          <label>
+            Promotion message
+            <input value={message} onChange={(e) => setMessage(e.target.value)} placeholder="why now" />
+          </label>
+          <div className="actions">
+            <button type="button" className="primary" onClick={promote} disabled={state !== "idle"}>
+              Promote version {policy.version} to enforced
+            </button>
+          </div>
+        </>
+      ) : (
+        <p className="muted">Promoting it is for those who may change this policy.</p>
+      )}
       {notice && (
         <p className="alert" role="alert">
           {notice}
