@@ -323,6 +323,13 @@ def test_each_role_sees_what_the_api_allows_and_nothing_it_refuses(
                 assert user not in WRITES_CLUSTER_WIDE, seen
                 answer = status(client, "POST", f"/api/v1/blueprints/{bp}/rollout/pause")
                 assert answer == 403, (user, answer)
+            # Rollback and deletion: offered exactly to writers; refused to the others.
+            assert seen["rollback"] is seen["delete"] is (user in WRITES_CLUSTER_WIDE), seen
+            if not seen["delete"]:
+                rollback = {"version": 1, "message": "refused"}
+                answer = status(client, "POST", f"/api/v1/blueprints/{bp}/rollback", json=rollback)
+                assert answer == 403, (user, answer)
+                assert status(client, "DELETE", f"/api/v1/blueprints/{bp}") == 403, user
 
         # Accept a recommendation: disabled exactly when the accept would be refused.
         if "Recommendations" in pages:
@@ -399,6 +406,68 @@ def test_admin_publishes_a_blueprint_and_sees_the_rollout(demo: DemoFleet) -> No
         audit = client.json("GET", "/api/v1/audit", params={"limit": 50})["items"]
     mine = [(a["action"], a["actor"]) for a in audit if a["name"] == "payments-dns"]
     assert ("create", "admin") in mine and ("update", "admin") in mine, mine
+
+
+def test_admin_stages_promotes_rolls_back_and_deletes_a_blueprint(demo: DemoFleet) -> None:
+    """After the blueprint scenario (payments-dns at version 2 everywhere): a staged
+    version 3, promoted as 4, rolled back to 2 as 5, deleted as 6, each from the console.
+    payments-dns changes no verdict, so the scenarios after it see the same traffic."""
+    with demo.client() as client:
+        bp = next(b for b in client.list_blueprints() if b["name"] == "payments-dns")
+        assert bp["version"] == 2 and not bp["staged"], bp
+        # What the console's preview step is for: a rollback reaching production without
+        # a preview's token is refused, and leaves nothing.
+        path = f"/api/v1/blueprints/{bp['id']}/rollback"
+        assert status(client, "POST", path, json={"version": 1}) == 428
+        assert client.get_blueprint(bp["id"])["version"] == 2
+    result = run_scenario(demo, "lifecycle", NETWARDEN_BLUEPRINT_NAME="payments-dns")
+    checks = result["checks"]
+    assert any(c.startswith("flows are marked by the staged blueprint") for c in checks), checks
+    assert "the promoted version went out in the waves: staging, then prod-eu and prod-us" in checks
+    assert "the rollback went out in the waves: staging, then prod-eu and prod-us" in checks
+    assert any(c.startswith("the deletion names every cluster it reaches") for c in checks)
+    assert "staging, prod-eu and prod-us each report the deletion synced" in checks
+    rolled = result["metrics"]["rollout_rollback"]
+    assert rolled[0]["state"] == "progressing" and rolled[-1]["state"] == "completed", rolled
+
+    # What the browser did went through the API: the server holds it and audited it.
+    with demo.client() as client:
+        doc = client.get_blueprint(bp["id"])
+        assert doc["deleted"] and doc["version"] == 6 and doc["released_version"] == 6, doc
+        listed = client.json("GET", f"/api/v1/blueprints/{bp['id']}/versions")["items"]
+        texts = {v["version"]: v for v in listed}
+        assert texts[3]["yaml"] == texts[4]["yaml"] != texts[2]["yaml"], "promoted as staged"
+        assert texts[5]["yaml"] == texts[2]["yaml"], "the rollback restores version 2's YAML"
+        assert texts[5]["message"] == "back to version 2: any name through kube-dns", texts[5]
+        assert texts[6]["yaml"] == "", texts[6]
+        for name, cluster in client_clusters(client).items():
+            desired = client.json("GET", f"/api/v1/clusters/{cluster}/desired-state")
+            held = {o["metadata"]["name"] for o in desired["objects"]}
+            assert "payments-dns" not in held, (name, sorted(held))
+            assert not desired["staged"], (name, desired["staged"])
+        audit = client.json("GET", "/api/v1/audit", params={"limit": 500})["items"]
+    writes = {"create", "update", "promote", "delete"}
+    written = {
+        a["after"]["version"]: a
+        for a in audit
+        if (a["kind"], a["name"], a["outcome"]) == ("blueprint", "payments-dns", "allowed")
+        and a["action"] in writes
+    }
+    assert written[3]["action"] == "update" and written[3]["after"].get("staged"), written[3]
+    assert "rollout" not in written[3]["after"], "a staged version starts no rollout"
+    promoted = written[4]["after"]
+    assert written[4]["action"] == "promote" and promoted["promoted_version"] == 3, promoted
+    assert promoted["staged_preview"]["flows"]["allow"] > 0, promoted["staged_preview"]
+    waves = [{"wave": "staging", "clusters": 1}, {"wave": "prod", "clusters": 2}]
+    assert promoted["rollout"] == waves, promoted
+    rollback = written[5]
+    assert rollback["action"] == "update" and rollback["actor"] == "admin", rollback
+    assert rollback["after"]["yaml"] == texts[2]["yaml"] and rollback["after"]["rollout"] == waves
+    assert rollback["after"]["clusters_changed"] == 1, "released to the first wave (staging)"
+    deletion = written[6]
+    assert deletion["action"] == "delete" and deletion["actor"] == "admin", deletion
+    assert "rollout" not in deletion["after"], "a deletion reaches every cluster at once"
+    assert deletion["after"]["clusters_changed"] == 3, "removed from all three at once"
 
 
 def test_infra_admin_writes_cluster_wide_kinds_with_the_forms(demo: DemoFleet) -> None:

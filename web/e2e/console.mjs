@@ -320,6 +320,19 @@ async function throughput(browser) {
   check((await page.locator('.live-viewport [role="row"]').first().innerText()) === frozen, "paused, the table holds still");
 }
 
+/** The staged outcomes' totals once some flow is marked "would be allowed" (refreshed
+ * every second, for at most `seconds`): flows are marked as they arrive. */
+async function markedFlows(page, outcomes, seconds) {
+  let totals = "";
+  for (let i = 0; i < seconds; i++) {
+    totals = await outcomes.getByTestId("staged-totals").innerText().catch(() => "");
+    if (/[1-9][\d,]* would be allowed/.test(totals)) break;
+    await page.waitForTimeout(1000);
+    await outcomes.getByRole("button", { name: "Refresh" }).click();
+  }
+  return totals;
+}
+
 /** wanda (storefront): accept a recommendation on a production cluster (preview first),
  * write a policy with the visual editor, publish it staged, see its outcomes, promote it. */
 async function author(browser) {
@@ -415,13 +428,7 @@ async function author(browser) {
   await page.getByTestId("staged-banner").waitFor({ timeout: T });
   const outcomes = page.getByTestId("staged-outcomes");
   await outcomes.waitFor({ timeout: T });
-  let totals = "";
-  for (let i = 0; i < 30; i++) {
-    totals = await outcomes.getByTestId("staged-totals").innerText().catch(() => "");
-    if (/[1-9][\d,]* would be allowed/.test(totals)) break;
-    await page.waitForTimeout(1000);
-    await outcomes.getByRole("button", { name: "Refresh" }).click();
-  }
+  const totals = await markedFlows(page, outcomes, 30);
   check(/[1-9][\d,]* would be allowed/.test(totals), `flows are marked by the staged version (${totals.replace(/\n/g, " ")})`);
   check(/ingress-nginx\/ingress-nginx-controller/.test(await outcomes.locator("table").innerText()), "the staged outcomes name the connections");
   await shot(page, "policy-staged");
@@ -570,9 +577,15 @@ async function roles(browser) {
     check(metrics.rollout_controls === (active && expect.writes.blueprints), `rollout controls ${metrics.rollout_controls ? "shown" : "hidden"} (rollout ${state})`);
     metrics.new_version = (await page.getByRole("link", { name: "New version" }).count()) > 0;
     check(metrics.new_version === expect.writes.blueprints, `New version ${metrics.new_version ? "offered" : "absent"}`);
+    await page.getByTestId("bp-versions").locator('tr[data-version="1"]').waitFor({ timeout: T });
+    metrics.rollback = (await page.getByRole("link", { name: /^Roll back to v\d+$/ }).count()) > 0;
+    check(metrics.rollback === expect.writes.blueprints, `Roll back ${metrics.rollback ? "offered" : "absent"}`);
+    metrics.delete = (await page.getByRole("link", { name: "Delete blueprint" }).count()) > 0;
+    check(metrics.delete === expect.writes.blueprints, `Delete blueprint ${metrics.delete ? "offered" : "absent"}`);
     await shot(page, `blueprint-${user}`);
     if (!expect.writes.blueprints) {
-      for (const path of ["/blueprints/new", `/blueprints/${expect.blueprint.id}?tab=edit`]) {
+      const bp = `/blueprints/${expect.blueprint.id}`;
+      for (const path of ["/blueprints/new", `${bp}?tab=edit`, `${bp}?tab=rollback&to=1`, `${bp}?tab=delete`, `${bp}?tab=promote`]) {
         await page.goto(`${URL_}${path}`);
         await page.getByTestId("not-available").waitFor({ timeout: T });
         check((await page.getByLabel("Blueprint YAML").count()) === 0, `${path} is not available to ${user}`);
@@ -744,6 +757,144 @@ async function blueprint(browser) {
   await shot(page, "blueprint-rollout-dark");
 }
 
+/** The clusters a previewed blueprint change names (its chips). */
+async function reachOf(change) {
+  return change.getByTestId("change-reach").locator(".chip[data-cluster]").evaluateAll((els) => els.map((e) => e.getAttribute("data-cluster")));
+}
+
+/** Whether the rollout views seen went wave by wave: staging synced while prod-eu and
+ * prod-us were not released yet (waiting), before the rollout completed. */
+function wentInWaves(views) {
+  return views.some((v) => v.waves[0]?.clusters.staging && Object.values(v.waves[1]?.clusters ?? {}).every((c) => c === "waiting"));
+}
+
+/** admin: the lifecycle of the blueprint the `blueprint` scenario published (version 2,
+ * in every cluster, two waves): a version published staged and what it would do to the
+ * flows, its promotion (previewed, released in the waves), a rollback to version 2 (its
+ * diff, waves and preview; released in the waves) and the deletion (the confirmation
+ * names every cluster it reaches, at once). */
+async function lifecycle(browser) {
+  const name = process.env.NETWARDEN_BLUEPRINT_NAME;
+  const page = await browser.newPage();
+  await signIn(page, "admin");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Blueprints" }).click();
+  await page.getByTestId("blueprint-table").getByRole("link", { name }).click();
+  await page.getByTestId("rollout").waitFor({ timeout: T });
+  const versions = page.getByTestId("bp-versions");
+  await versions.locator('tr[data-version="2"]').waitFor({ timeout: T });
+  check((await versions.locator('tr[data-version="2"]').getByText("current").count()) === 1 && (await versions.getByRole("link", { name: "Roll back to v2" }).count()) === 0, "the current version offers no rollback");
+  check((await versions.getByRole("link", { name: "Roll back to v1" }).count()) === 1, "an earlier version offers a rollback");
+
+  // Staged: a new version published staged (no preview: it enforces nothing). It narrows
+  // payments' lookups to the provider's names: still every lookup payments makes.
+  await page.getByRole("link", { name: "New version" }).click();
+  const editor = page.getByLabel("Blueprint YAML");
+  await editor.waitFor({ timeout: T });
+  const v2 = await editor.inputValue();
+  const v3 = v2.replace('matchPattern: "*"', 'matchPattern: "*.stripe.com"');
+  check(v3 !== v2, "the staged version narrows the DNS rule to *.stripe.com");
+  await editor.fill(v3);
+  await page.getByTestId("validation-status").filter({ hasText: `Valid: Blueprint ${name}, version 3` }).waitFor({ timeout: T });
+  check(await page.getByRole("button", { name: "Publish version 3" }).isDisabled(), "publishing it enforced waits for a preview");
+  await page.getByLabel("Change message").fill("payments resolve the provider's names only, staged first");
+  const staged = page.getByRole("button", { name: "Publish staged" });
+  check(!(await staged.isDisabled()), "publishing it staged needs no preview");
+  await staged.click();
+  const outcomes = page.getByTestId("staged-outcomes");
+  await outcomes.waitFor({ timeout: T });
+  check(/Version 3 is staged/.test(await outcomes.innerText()) && /version 2 stays where it is released/.test(await outcomes.innerText()), "version 3 is staged; version 2 stays released");
+  const totals = await markedFlows(page, outcomes, 40);
+  check(/[1-9][\d,]* would be allowed/.test(totals), `flows are marked by the staged blueprint (${totals.replace(/\n/g, " ")})`);
+  const marked = await outcomes.locator("table").innerText();
+  check(/storefront\/payments/.test(marked) && /kube-system\//.test(marked) && /53\//.test(marked), "the staged outcomes are payments' DNS connections");
+  const clusterCells = await outcomes.locator("tbody tr td:nth-child(2)").allInnerTexts();
+  check(clusterCells.length > 0 && clusterCells.every((c) => ["staging", "prod-eu", "prod-us"].includes(c)), `each connection names its cluster (${[...new Set(clusterCells)].join(", ")})`);
+  await shot(page, "blueprint-staged");
+
+  // Promote: previewed (production needs the token), released in the waves.
+  await outcomes.getByRole("link", { name: "Promote version 3…" }).click();
+  const change = page.getByTestId("bp-change");
+  await change.getByTestId("bp-impact").waitFor({ timeout: 40_000 });
+  check(sameSet(await reachOf(change), ["staging", "prod-eu", "prod-us"]), "the promotion reaches staging, prod-eu and prod-us");
+  let impact = await change.getByTestId("bp-impact").innerText();
+  check(/over 2 production clusters/.test(impact) && /0 connections would be denied/.test(impact), "the promotion's preview replays both production clusters: nothing denied");
+  let plan = await change.getByTestId("bp-plan").innerText();
+  check(/Wave 1, staging: staging/.test(plan) && /Wave 2, prod: prod-eu, prod-us/.test(plan), "the promotion goes out in the waves");
+  await change.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "blueprint-promote-preview");
+  await change.getByRole("button", { name: "Promote version 3" }).click();
+  await page.getByTestId("bp-published").filter({ hasText: "Promoted: staged version 3 is released as version 4" }).waitFor({ timeout: T });
+  await page.getByTestId("promotion-record").waitFor({ timeout: T });
+  check(/[1-9][\d,]* allowed/.test(await page.getByTestId("promotion-record").innerText()), "the promotion's audit entry counts what the staged version allowed");
+  const promoted = [];
+  const v4 = await watchRollout(page, 4, promoted);
+  metrics.rollout_promoted = promoted;
+  check(wentInWaves(promoted), `prod-eu and prod-us waited while staging took the promoted version (${promoted.map((v) => v.state).join(" → ")})`);
+  check(v4.waves.length === 2 && sameSet(Object.keys(v4.waves[0].clusters), ["staging"]) && sameSet(Object.keys(v4.waves[1].clusters), ["prod-eu", "prod-us"]), "the promoted version went out in the waves: staging, then prod-eu and prod-us");
+  check((await page.getByTestId("bp-staged-banner").count()) === 0, "version 4 is not staged");
+  await shot(page, "blueprint-promoted");
+
+  // Roll back to version 2: what changes, where it goes, its preview; in the waves again.
+  await versions.getByRole("link", { name: "Roll back to v2" }).click();
+  await change.waitFor({ timeout: T });
+  await change.getByTestId("line-diff").waitFor({ timeout: T });
+  const diff = await change.getByTestId("line-diff").innerText();
+  check(/^- +rules: \{dns: \[\{matchPattern: "\*\.stripe\.com"\}\]\}$/m.test(diff) && /^\+ +rules: \{dns: \[\{matchPattern: "\*"\}\]\}$/m.test(diff), "the rollback's diff puts the wildcard DNS rule back");
+  await change.getByTestId("bp-impact").waitFor({ timeout: 40_000 });
+  check(sameSet(await reachOf(change), ["staging", "prod-eu", "prod-us"]), "the rollback reaches staging, prod-eu and prod-us");
+  impact = await change.getByTestId("bp-impact").innerText();
+  check(/over 2 production clusters/.test(impact) && /0 connections would be denied/.test(impact), "the rollback's preview replays both production clusters: nothing denied");
+  plan = await change.getByTestId("bp-plan").innerText();
+  check(/Wave 1, staging: staging/.test(plan) && /Wave 2, prod: prod-eu, prod-us/.test(plan) && /version 5/.test(await change.innerText()), "the rollback is version 5 and goes out in the waves");
+  await change.getByLabel("Change message").fill("back to version 2: any name through kube-dns");
+  await change.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "blueprint-rollback");
+  await change.getByRole("button", { name: "Roll back to version 2" }).click();
+  await page.getByTestId("bp-published").filter({ hasText: "Rolled back: version 5 restores version 2" }).waitFor({ timeout: T });
+  const rolled = [];
+  const v5 = await watchRollout(page, 5, rolled);
+  metrics.rollout_rollback = rolled;
+  check(v5.waves.length === 2 && sameSet(Object.keys(v5.waves[0].clusters), ["staging"]) && sameSet(Object.keys(v5.waves[1].clusters), ["prod-eu", "prod-us"]), "the rollback went out in the waves: staging, then prod-eu and prod-us");
+  check(wentInWaves(rolled), `prod-eu and prod-us waited while staging took the rollback (${rolled.map((v) => v.state).join(" → ")})`);
+  check(/back to version 2/.test(await versions.locator('tr[data-version="5"]').innerText()), "version 5 carries the rollback's message");
+  await shot(page, "blueprint-rolled-back");
+
+  // Delete: the confirmation names every cluster it reaches; all at once.
+  await page.getByRole("link", { name: "Delete blueprint" }).click();
+  await change.getByTestId("change-reach").waitFor({ timeout: 40_000 });
+  const reach = await reachOf(change);
+  check(sameSet(reach, ["staging", "prod-eu", "prod-us"]), `the deletion names every cluster it reaches (${reach.join(", ")})`);
+  const text = await change.innerText();
+  check(/every cluster it reaches at once/.test(text) && /Removed at once from/.test(text), "the deletion says it reaches them at once, not in waves");
+  impact = await change.getByTestId("bp-impact").innerText();
+  check(/the deletion, version 6/.test(impact) && /0 connections would be denied/.test(impact), "the deletion's preview: version 6, nothing denied");
+  const remove = change.getByRole("button", { name: `Delete ${name} from 3 clusters` });
+  check(await remove.isDisabled(), "deleting waits for the blueprint's name to be typed");
+  await change.getByLabel(`Type ${name} to confirm`).fill(name);
+  await change.evaluate((el) => el.scrollIntoView({ block: "start" }));
+  await shot(page, "blueprint-delete-confirm");
+  await remove.click();
+  await page.getByTestId("bp-deleted").waitFor({ timeout: T });
+  const gone = page.getByTestId("bp-deleted-from");
+  await page.waitForFunction(
+    () => {
+      const rows = [...document.querySelectorAll('[data-testid="bp-deleted-from"] tr[data-cluster]')];
+      return rows.length === 3 && rows.every((r) => r.getAttribute("data-state") === "synced");
+    },
+    null,
+    { timeout: 60_000 },
+  );
+  const left = await gone.locator("tr[data-cluster]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-cluster")));
+  check(sameSet(left, ["staging", "prod-eu", "prod-us"]), "staging, prod-eu and prod-us each report the deletion synced");
+  check((await page.getByRole("link", { name: "Delete blueprint" }).count()) === 0, "a deleted blueprint offers no deletion");
+  check((await versions.getByRole("link", { name: "Roll back to v5" }).count()) === 1, "a rollback would restore it");
+  await shot(page, "blueprint-deleted");
+  await nav.getByRole("link", { name: "Blueprints" }).click();
+  await page.getByTestId("blueprint-table").getByRole("link", { name: "zero-trust" }).waitFor({ timeout: T });
+  check((await page.getByTestId("blueprint-table").getByRole("link", { name, exact: true }).count()) === 0, "the deleted blueprint leaves the list");
+}
+
 /** Open a fresh "New policy" on staging; the form. */
 async function newPolicyForm(page) {
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Policies" }).click();
@@ -895,7 +1046,7 @@ async function forms(browser) {
   await shot(page, "policy-form-banp");
 }
 
-const SCENARIOS = { admin, wanda, author, rollout, throughput, roles, blueprint, forms };
+const SCENARIOS = { admin, wanda, author, rollout, throughput, roles, blueprint, lifecycle, forms };
 
 async function main() {
   const name = process.argv[2];

@@ -26,12 +26,14 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   return { ...state, reload: () => setTick((t) => t + 1) } as Loaded<T>;
 }
 
-/** The server's times: ISO 8601, UTC when they carry no offset. */
-export function parseTime(iso: string): number {
-  return Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(iso) ? iso : `${iso}Z`);
+/** The server's times, in milliseconds: ISO 8601 (UTC when they carry no offset), or
+ * Unix nanoseconds (the recommendation engine's evidence). */
+export function parseTime(time: string | number): number {
+  if (typeof time === "number") return time / 1e6;
+  return Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(time) ? time : `${time}Z`);
 }
 
-export function ago(iso: string | null | undefined, now = Date.now()): string {
+export function ago(iso: string | number | null | undefined, now = Date.now()): string {
   if (!iso) return "never";
   const s = Math.max(0, Math.round((now - parseTime(iso)) / 1000));
   if (s < 60) return `${s}s ago`;

@@ -11,7 +11,8 @@ export interface Capabilities {
   fleetHealth: boolean;
   /** Blueprints, their rollouts and clusters' desired state (read-cluster-policy). */
   blueprints: boolean;
-  /** Write blueprints: new blueprints and versions, rollout pause/resume/promote
+  /** Write blueprints: new blueprints and versions (enforced or staged), rollout
+   * pause/resume/promote, promotion of a staged version, rollback, deletion
    * (write-cluster-policy somewhere: Org Admin, Infra Admin). */
   rollout: boolean;
   audit: boolean;
@@ -56,7 +57,8 @@ export function mayWritePolicy(g: Grants, p: { scope: string; project: string; w
 }
 
 /** Whether these grants may write a blueprint owned by `project` (null: org-wide, Org
- * Admins only), and so control its rollout. */
+ * Admins only), and so control its rollout, promote its staged version, roll it back or
+ * delete it. */
 export function mayWriteBlueprint(g: Grants, project: string | null): boolean {
   return g.org_admin || (project !== null && g.infra_admin.includes(project));
 }

@@ -76,6 +76,10 @@ export class Api {
     return this.request<SuccessOf<Operation<P, "put">>>("put", path, options);
   }
 
+  delete<P extends PathsWith<"delete">>(path: P, options: Options<Operation<P, "delete">> = {}) {
+    return this.request<SuccessOf<Operation<P, "delete">>>("delete", path, options);
+  }
+
   /** The URL of a route with its path and query parameters filled in. */
   url(path: string, params: object = {}, query: object = {}): string {
     const filled = path.replace(/\{(\w+)\}/g, (_, name: string) =>

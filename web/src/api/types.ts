@@ -298,8 +298,9 @@ export interface Preview {
 
 export interface Evidence {
   flows: number;
-  first_seen: string | null;
-  last_seen: string | null;
+  /** Unix nanoseconds (0 or null: never). */
+  first_seen: number | null;
+  last_seen: number | null;
   examples: string[];
   edges: number;
 }
@@ -315,8 +316,9 @@ export interface RecommendationItem {
   excluded: number;
   denied: number;
   flows: number;
-  first_seen: string | null;
-  last_seen: string | null;
+  /** Unix nanoseconds (null: no evidence). */
+  first_seen: number | null;
+  last_seen: number | null;
   policy_name: string;
   status: RecStatus;
   policies: string[];

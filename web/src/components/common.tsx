@@ -19,6 +19,16 @@ export function Failure({ error, what }: { error: Error; what: string }) {
   );
 }
 
+/** An alert line saying what went wrong (nothing while `text` is empty). */
+export function Notice({ text }: { text: string }) {
+  if (!text) return null;
+  return (
+    <p className="alert" role="alert">
+      {text}
+    </p>
+  );
+}
+
 export function NotAvailable({ page }: { page: string }) {
   return (
     <section aria-labelledby="na-title" className="not-available">

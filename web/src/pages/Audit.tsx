@@ -1,7 +1,9 @@
 import { useState } from "react";
 import { view } from "../api/client";
 import type { AuditEntry, Page } from "../api/types";
-import { Badge, Failure, Loading } from "../components/common";
+import { Badge } from "../components/common";
+import { DataTable, WhenLoaded } from "../components/DataTable";
+import { FilterBar, SelectFilter, TextFilter } from "../components/FilterBar";
 import { parseTime, useLoad } from "../load";
 import { useSession } from "../session";
 
@@ -21,66 +23,42 @@ export function AuditPage() {
   return (
     <section aria-labelledby="audit-title">
       <h1 id="audit-title">Audit log</h1>
-      <div className="filters" role="group" aria-label="Filter the audit log">
-        <label>
-          Outcome
-          <select value={outcome} onChange={(e) => setOutcome(e.target.value)}>
-            <option value="">any</option>
-            <option>allowed</option>
-            <option>denied</option>
-          </select>
-        </label>
-        <label>
-          Actor
-          <input value={actor} onChange={(e) => setActor(e.target.value.trim())} placeholder="any" />
-        </label>
-        <label>
-          Action
-          <input value={action} onChange={(e) => setAction(e.target.value.trim())} placeholder="any" />
-        </label>
-      </div>
-      {entries.error && <Failure error={entries.error} what="the audit log" />}
-      {!entries.data && !entries.error && <Loading what="the audit log" />}
-      {entries.data && (
-        <div className="table-wrap">
-          <table data-testid="audit-table">
-            <caption className="sr-only">Audit entries, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Actor</th>
-                <th scope="col">Action</th>
-                <th scope="col">Resource</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Details</th>
+      <FilterBar label="Filter the audit log">
+        <SelectFilter label="Outcome" value={outcome} onChange={setOutcome} options={[["", "any"], "allowed", "denied"]} />
+        <TextFilter label="Actor" value={actor} onChange={(v) => setActor(v.trim())} placeholder="any" />
+        <TextFilter label="Action" value={action} onChange={(v) => setAction(v.trim())} placeholder="any" />
+      </FilterBar>
+      <WhenLoaded load={entries} what="the audit log">
+        {(items) => (
+          <DataTable
+            testid="audit-table"
+            caption="Audit entries, newest first"
+            columns={["When", "Actor", "Action", "Resource", "Outcome", "Details"]}
+            rows={items}
+            row={(e, i) => (
+              <tr key={i}>
+                <td className="nowrap">{new Date(parseTime(e.at)).toLocaleString()}</td>
+                <td>{e.actor}</td>
+                <td>{e.action}</td>
+                <td>
+                  {e.kind} {e.name}
+                </td>
+                <td>
+                  <Badge tone={e.outcome === "denied" ? "bad" : "ok"}>{e.outcome}</Badge>
+                </td>
+                <td>
+                  {(e.before != null || e.after != null) && (
+                    <button type="button" className="link" aria-expanded={open === i} onClick={() => setOpen(open === i ? null : i)}>
+                      {open === i ? "Hide" : "Show"}
+                    </button>
+                  )}
+                  {open === i && <pre className="code small">{JSON.stringify({ before: e.before, after: e.after }, null, 2)}</pre>}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {entries.data.map((e, i) => (
-                <tr key={i}>
-                  <td className="nowrap">{new Date(parseTime(e.at)).toLocaleString()}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.action}</td>
-                  <td>
-                    {e.kind} {e.name}
-                  </td>
-                  <td>
-                    <Badge tone={e.outcome === "denied" ? "bad" : "ok"}>{e.outcome}</Badge>
-                  </td>
-                  <td>
-                    {(e.before != null || e.after != null) && (
-                      <button type="button" className="link" aria-expanded={open === i} onClick={() => setOpen(open === i ? null : i)}>
-                        {open === i ? "Hide" : "Show"}
-                      </button>
-                    )}
-                    {open === i && <pre className="code small">{JSON.stringify({ before: e.before, after: e.after }, null, 2)}</pre>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+            )}
+          />
+        )}
+      </WhenLoaded>
     </section>
   );
 }

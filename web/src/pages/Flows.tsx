@@ -3,6 +3,8 @@ import { view } from "../api/client";
 import { openFlowStream } from "../api/stream";
 import type { Blueprint, Cluster, Flow, FlowDocument, Page, PolicyRef, PolicySummary } from "../api/types";
 import { Badge, verdictTone } from "../components/common";
+import { DataTable } from "../components/DataTable";
+import { FilterBar, SelectFilter, TextFilter } from "../components/FilterBar";
 import { newStats, Ring, type LiveStats } from "../live";
 import { useLoad } from "../load";
 import { Link, navigate, useLocation } from "../router";
@@ -167,30 +169,13 @@ function LiveFlows() {
   const s = stats.current;
   return (
     <>
-      <form className="filters" onSubmit={apply} aria-label="Filter live flows">
-        <label>
-          Namespace
-          <input name="namespace" value={draft.namespace} onChange={(e) => setDraft({ ...draft, namespace: e.target.value.trim() })} placeholder="any" />
-        </label>
-        <label>
-          Pod
-          <input name="pod" value={draft.pod} onChange={(e) => setDraft({ ...draft, pod: e.target.value.trim() })} placeholder="namespace/pod prefix" />
-        </label>
-        <label>
-          Verdict
-          <select name="verdict" value={draft.verdict} onChange={(e) => setDraft({ ...draft, verdict: e.target.value })}>
-            {VERDICTS.map((v) => (
-              <option key={v} value={v}>
-                {v || "any"}
-              </option>
-            ))}
-          </select>
-        </label>
+      <FilterBar label="Filter live flows" onSubmit={apply}>
+        <FlowFilterFields draft={draft} onChange={(next) => setDraft(next)} />
         <button type="submit">Apply filters</button>
         <button type="button" onClick={togglePause} aria-pressed={paused !== null} className={paused ? "primary" : ""}>
           {paused ? "Resume" : "Pause"}
         </button>
-      </form>
+      </FilterBar>
       <p className="muted small" role="status" data-testid="live-status">
         Stream {state} · {rate.toLocaleString()} flows/s · {s.received.toLocaleString()} received
         {s.lost > 0 && <span className="bad-text"> · {s.lost.toLocaleString()} lost by the server (reader too slow)</span>}
@@ -246,6 +231,17 @@ function LiveFlows() {
         </div>
         {selected && <FlowDetail doc={selected} onClose={() => setSelected(null)} />}
       </div>
+    </>
+  );
+}
+
+/** The filters the live table and history share (those of `netwarden flows`). */
+function FlowFilterFields<D extends FlowFilters>({ draft, onChange }: { draft: D; onChange(next: D): void }) {
+  return (
+    <>
+      <TextFilter label="Namespace" name="namespace" value={draft.namespace} onChange={(v) => onChange({ ...draft, namespace: v.trim() })} placeholder="any" />
+      <TextFilter label="Pod" name="pod" value={draft.pod} onChange={(v) => onChange({ ...draft, pod: v.trim() })} placeholder="namespace/pod prefix" />
+      <SelectFilter label="Verdict" name="verdict" value={draft.verdict} onChange={(v) => onChange({ ...draft, verdict: v })} options={VERDICTS.map((v) => [v, v || "any"] as const)} />
     </>
   );
 }
@@ -312,15 +308,9 @@ function FlowHistory() {
   const oldest = rows.length ? (rows[rows.length - 1]!.time ?? rows[rows.length - 1]!.flow.time) : undefined;
   return (
     <>
-      <form className="filters" onSubmit={submit} aria-label="Query stored flows">
-        <label>
-          From
-          <input type="datetime-local" name="since" value={draft.since} onChange={(e) => setDraft({ ...draft, since: e.target.value })} required />
-        </label>
-        <label>
-          To
-          <input type="datetime-local" name="until" value={draft.until} onChange={(e) => setDraft({ ...draft, until: e.target.value })} required />
-        </label>
+      <FilterBar label="Query stored flows" onSubmit={submit}>
+        <TextFilter label="From" type="datetime-local" name="since" value={draft.since} onChange={(v) => setDraft({ ...draft, since: v })} required />
+        <TextFilter label="To" type="datetime-local" name="until" value={draft.until} onChange={(v) => setDraft({ ...draft, until: v })} required />
         <div className="preset-group" role="group" aria-label="Time range presets">
           {PRESETS.map(([label, minutes]) => (
             <button key={label} type="button" onClick={() => preset(minutes)}>
@@ -328,28 +318,11 @@ function FlowHistory() {
             </button>
           ))}
         </div>
-        <label>
-          Namespace
-          <input name="namespace" value={draft.namespace} onChange={(e) => setDraft({ ...draft, namespace: e.target.value.trim() })} placeholder="any" />
-        </label>
-        <label>
-          Pod
-          <input name="pod" value={draft.pod} onChange={(e) => setDraft({ ...draft, pod: e.target.value.trim() })} placeholder="namespace/pod prefix" />
-        </label>
-        <label>
-          Verdict
-          <select name="verdict" value={draft.verdict} onChange={(e) => setDraft({ ...draft, verdict: e.target.value })}>
-            {VERDICTS.map((v) => (
-              <option key={v} value={v}>
-                {v || "any"}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FlowFilterFields draft={draft} onChange={(next) => setDraft(next)} />
         <button type="submit" className="primary" disabled={busy}>
           Query
         </button>
-      </form>
+      </FilterBar>
       {error && (
         <p className="alert error" role="alert">
           {error}
@@ -364,58 +337,45 @@ function FlowHistory() {
       </p>
       <div className="flows-layout">
         {asked && (
-          <div className="table-wrap history-table">
-            <table data-testid="history-table" data-since={asked ? new Date(asked.since).toISOString() : ""} data-until={asked ? new Date(asked.until).toISOString() : ""}>
-              <caption className="sr-only">Stored flows, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">Source</th>
-                  <th scope="col">Destination</th>
-                  <th scope="col">Port</th>
-                  <th scope="col">Verdict</th>
+          <DataTable
+            testid="history-table"
+            caption="Stored flows, newest first"
+            data={{ since: new Date(asked.since).toISOString(), until: new Date(asked.until).toISOString() }}
+            columns={["Time", "Source", "Destination", "Port", "Verdict"]}
+            rows={rows}
+            wrap="history-table"
+            empty={busy ? undefined : "No stored flow in this range matches."}
+            row={(doc, i) => {
+              const f = doc.flow;
+              const t = doc.time ?? f.time ?? "";
+              return (
+                <tr
+                  key={`${f.uuid ?? i}`}
+                  tabIndex={0}
+                  className={selected === doc ? "selected" : ""}
+                  aria-selected={selected === doc}
+                  data-time={t}
+                  data-verdict={f.verdict}
+                  onClick={() => setSelected(doc)}
+                  onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), setSelected(doc))}
+                >
+                  <td className="nowrap">{t.replace("T", " ").slice(0, 23)}</td>
+                  <td>{endpoint(f.source, f.IP?.source)}</td>
+                  <td>{endpoint(f.destination, f.IP?.destination, f.destination_names)}</td>
+                  <td>{port(f)}</td>
+                  <td>
+                    <Badge tone={verdictTone(f.verdict)}>{f.verdict}</Badge>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {rows.map((doc, i) => {
-                  const f = doc.flow;
-                  const t = doc.time ?? f.time ?? "";
-                  return (
-                    <tr
-                      key={`${f.uuid ?? i}`}
-                      tabIndex={0}
-                      className={selected === doc ? "selected" : ""}
-                      aria-selected={selected === doc}
-                      data-time={t}
-                      data-verdict={f.verdict}
-                      onClick={() => setSelected(doc)}
-                      onKeyDown={(e) => (e.key === "Enter" || e.key === " ") && (e.preventDefault(), setSelected(doc))}
-                    >
-                      <td className="nowrap">{t.replace("T", " ").slice(0, 23)}</td>
-                      <td>{endpoint(f.source, f.IP?.source)}</td>
-                      <td>{endpoint(f.destination, f.IP?.destination, f.destination_names)}</td>
-                      <td>{port(f)}</td>
-                      <td>
-                        <Badge tone={verdictTone(f.verdict)}>{f.verdict}</Badge>
-                      </td>
-                    </tr>
-                  );
-                })}
-                {rows.length === 0 && !busy && (
-                  <tr>
-                    <td colSpan={5} className="muted">
-                      No stored flow in this range matches.
-                    </td>
-                  </tr>
-                )}
-              </tbody>
-            </table>
-            {last && last.length === HISTORY_LIMIT && oldest && asked && (
+              );
+            }}
+          >
+            {last && last.length === HISTORY_LIMIT && oldest && (
               <button type="button" onClick={() => void run(asked, oldest)} disabled={busy}>
                 Older flows
               </button>
             )}
-          </div>
+          </DataTable>
         )}
         {selected && <FlowDetail doc={selected} onClose={() => setSelected(null)} />}
       </div>

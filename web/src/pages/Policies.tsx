@@ -1,9 +1,8 @@
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { ApiError, etagOf, view } from "../api/client";
 import type {
-  AuditEntry,
   Cluster,
-  FlowDocument,
+  ConnectionChange,
   NamespaceDoc,
   Page,
   PolicyDiff,
@@ -14,8 +13,11 @@ import type {
   Validation,
   Version,
 } from "../api/types";
-import { Badge, Failure, Loading } from "../components/common";
+import { Badge, Failure, Loading, Notice } from "../components/common";
+import { DataTable, WhenLoaded } from "../components/DataTable";
+import { FilterBar, SelectFilter, TextFilter } from "../components/FilterBar";
 import { PolicyForm } from "../components/PolicyForm";
+import { PromotionRecord, promotionRecord, StagedOutcomes } from "../components/StagedOutcomes";
 import { locate, YamlEditor, type Located } from "../components/YamlEditor";
 import { emptyModel, writePolicy } from "../policyModel";
 import { ago, parseTime, useLoad } from "../load";
@@ -80,80 +82,42 @@ export function PoliciesPage() {
           </Link>
         )}
       </div>
-      <form className="filters" onSubmit={submit} aria-label="Filter policies">
-        <label>
-          Cluster
-          <select value={cluster} onChange={(e) => set("cluster", e.target.value)} name="cluster">
-            <option value="">all</option>
-            {(clusters.data ?? []).map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Namespace
-          <input name="namespace" value={ns} onChange={(e) => setNs(e.target.value)} onBlur={() => set("namespace", ns.trim())} placeholder="any" />
-        </label>
-        <label>
-          Kind
-          <select value={kind} onChange={(e) => set("kind", e.target.value)} name="kind">
-            <option value="">all</option>
-            {KINDS.map((k) => (
-              <option key={k}>{k}</option>
-            ))}
-          </select>
-        </label>
+      <FilterBar label="Filter policies" onSubmit={submit}>
+        <SelectFilter
+          label="Cluster"
+          name="cluster"
+          value={cluster}
+          onChange={(v) => set("cluster", v)}
+          options={[["", "all"], ...(clusters.data ?? []).map((c) => [c.id, c.name] as const)]}
+        />
+        <TextFilter label="Namespace" name="namespace" value={ns} onChange={setNs} onBlur={() => set("namespace", ns.trim())} placeholder="any" />
+        <SelectFilter label="Kind" name="kind" value={kind} onChange={(v) => set("kind", v)} options={[["", "all"], ...KINDS]} />
         <button type="submit">Apply</button>
-      </form>
-      {policies.error && <Failure error={policies.error} what="policies" />}
-      {!policies.data && !policies.error && <Loading what="policies" />}
-      {policies.data && (
-        <div className="table-wrap">
-          <table data-testid="policy-table">
-            <caption className="sr-only">Policies you may read</caption>
-            <thead>
-              <tr>
-                <th scope="col">Policy</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Cluster</th>
-                <th scope="col">Scope</th>
-                <th scope="col" className="num">
-                  Version
+      </FilterBar>
+      <WhenLoaded load={policies} what="policies">
+        {(items) => (
+          <DataTable
+            testid="policy-table"
+            caption="Policies you may read"
+            columns={["Policy", "Kind", "Cluster", "Scope", { title: "Version", num: true }, "Updated"]}
+            rows={items}
+            empty="No policy matches."
+            row={(p) => (
+              <tr key={p.id}>
+                <th scope="row">
+                  <Link to={`/policies/${p.id}`}>{p.namespace ? `${p.namespace}/${p.name}` : p.name}</Link>
+                  {p.staged && <Badge tone="warn">staged{p.enforced_version ? ` (v${p.enforced_version} enforced)` : ""}</Badge>}
                 </th>
-                <th scope="col">Updated</th>
+                <td>{p.kind}</td>
+                <td>{names.get(p.cluster) ?? p.cluster}</td>
+                <td>{p.scope}</td>
+                <td className="num">v{p.version}</td>
+                <td>{ago(p.updated_at)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {policies.data.map((p) => (
-                <tr key={p.id}>
-                  <th scope="row">
-                    <Link to={`/policies/${p.id}`}>{p.namespace ? `${p.namespace}/${p.name}` : p.name}</Link>
-                    {p.staged && (
-                      <Badge tone="warn">
-                        staged{p.enforced_version ? ` (v${p.enforced_version} enforced)` : ""}
-                      </Badge>
-                    )}
-                  </th>
-                  <td>{p.kind}</td>
-                  <td>{names.get(p.cluster) ?? p.cluster}</td>
-                  <td>{p.scope}</td>
-                  <td className="num">v{p.version}</td>
-                  <td>{ago(p.updated_at)}</td>
-                </tr>
-              ))}
-              {policies.data.length === 0 && (
-                <tr>
-                  <td colSpan={6} className="muted">
-                    No policy matches.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
-        </div>
-      )}
+            )}
+          />
+        )}
+      </WhenLoaded>
     </section>
   );
 }
@@ -267,49 +231,25 @@ function History({ id, current }: { id: string; current: number }) {
   const numbers = versions.data.map((v) => v.version);
   return (
     <div className="history">
-      <table data-testid="versions">
-        <caption className="sr-only">Versions, newest first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Author</th>
-            <th scope="col">Message</th>
-            <th scope="col">When</th>
+      <DataTable
+        testid="versions"
+        caption="Versions, newest first"
+        columns={["Version", "Author", "Message", "When"]}
+        rows={versions.data}
+        wrap={false}
+        row={(v) => (
+          <tr key={v.version}>
+            <th scope="row">v{v.version}</th>
+            <td>{v.author}</td>
+            <td>{v.message || <span className="muted">—</span>}</td>
+            <td>{ago(v.created_at)}</td>
           </tr>
-        </thead>
-        <tbody>
-          {versions.data.map((v) => (
-            <tr key={v.version}>
-              <th scope="row">v{v.version}</th>
-              <td>{v.author}</td>
-              <td>{v.message || <span className="muted">—</span>}</td>
-              <td>{ago(v.created_at)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <div className="filters" aria-label="Compare versions" role="group">
-        <label>
-          From
-          <select value={from} onChange={(e) => setFrom(Number(e.target.value))}>
-            {numbers.map((n) => (
-              <option key={n} value={n}>
-                v{n}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          To
-          <select value={to} onChange={(e) => setTo(Number(e.target.value))}>
-            {numbers.map((n) => (
-              <option key={n} value={n}>
-                v{n}
-              </option>
-            ))}
-          </select>
-        </label>
-      </div>
+        )}
+      />
+      <FilterBar label="Compare versions">
+        <SelectFilter label="From" value={from} onChange={(v) => setFrom(Number(v))} options={numbers.map((n) => [n, `v${n}`] as const)} />
+        <SelectFilter label="To" value={to} onChange={(v) => setTo(Number(v))} options={numbers.map((n) => [n, `v${n}`] as const)} />
+      </FilterBar>
       {diff.error && <Failure error={diff.error} what="the diff" />}
       {diff.data && <DiffView diff={diff.data} />}
     </div>
@@ -324,14 +264,7 @@ function DiffView({ diff }: { diff: PolicyDiff }) {
       </h2>
       <h3>Text</h3>
       {diff.text ? (
-        <pre className="code">
-          {diff.text.split("\n").map((line, i) => (
-            <span key={i} className={line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : ""}>
-              {line}
-              {"\n"}
-            </span>
-          ))}
-        </pre>
+        <UnifiedDiff text={diff.text} />
       ) : (
         <p className="muted">No text change.</p>
       )}
@@ -360,29 +293,55 @@ function DiffView({ diff }: { diff: PolicyDiff }) {
           No connection between the {diff.connections.pods} pods of {diff.connections.cluster} changes.
         </p>
       ) : (
-        <table>
-          <caption className="sr-only">Connections that change</caption>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Now allowed</th>
-              <th scope="col">No longer allowed</th>
-            </tr>
-          </thead>
-          <tbody>
-            {diff.connections.changes.map((c) => (
-              <tr key={`${c.from}>${c.to}`}>
-                <td>{c.from}</td>
-                <td>{c.to}</td>
-                <td className="add">{c.added ?? ""}</td>
-                <td className="del">{c.removed ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ConnectionChanges caption="Connections that change" changes={diff.connections.changes} wrap={false} />
       )}
     </div>
+  );
+}
+
+/** A unified text diff, added lines and removed lines marked. */
+export function UnifiedDiff({ text, small = false, testid, label }: { text: string; small?: boolean; testid?: string; label?: string }) {
+  return (
+    <pre className={small ? "code small" : "code"} data-testid={testid} aria-label={label}>
+      {text.split("\n").map((line, i) => (
+        <span key={i} className={line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : ""}>
+          {line}
+          {"\n"}
+        </span>
+      ))}
+    </pre>
+  );
+}
+
+/** Connections between pods that a change allows or no longer allows (the policy diff,
+ * a recommendation's compare). */
+export function ConnectionChanges({
+  caption,
+  changes,
+  testid,
+  wrap = true,
+}: {
+  caption: string;
+  changes: readonly ConnectionChange[];
+  testid?: string;
+  wrap?: boolean;
+}) {
+  return (
+    <DataTable
+      testid={testid}
+      caption={caption}
+      columns={["From", "To", "Now allowed", "No longer allowed"]}
+      rows={changes}
+      wrap={wrap}
+      row={(c) => (
+        <tr key={`${c.from}>${c.to}`}>
+          <td>{c.from}</td>
+          <td>{c.to}</td>
+          <td className="add">{c.added ?? ""}</td>
+          <td className="del">{c.removed ?? ""}</td>
+        </tr>
+      )}
+    />
   );
 }
 
@@ -567,11 +526,7 @@ export function PolicyAuthor({
           Discard changes
         </button>
       </div>
-      {notice && (
-        <p className="alert" role="alert">
-          {notice}
-        </p>
-      )}
+      <Notice text={notice} />
     </form>
   );
 }
@@ -589,33 +544,23 @@ export function ImpactView({ preview }: { preview: Preview }) {
         {!preview.inventory && " The cluster has reported no inventory yet."}
       </p>
       {preview.changes.length > 0 && (
-        <table>
-          <caption className="sr-only">Connections whose verdict changes</caption>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Port</th>
-              <th scope="col">Change</th>
-              <th scope="col" className="num">
-                Flows
-              </th>
+        <DataTable
+          caption="Connections whose verdict changes"
+          columns={["From", "To", "Port", "Change", { title: "Flows", num: true }]}
+          rows={preview.changes.slice(0, 50)}
+          wrap={false}
+          row={(c, i) => (
+            <tr key={i}>
+              <td>{c.source.display}</td>
+              <td>{c.destination.display}</td>
+              <td>
+                {c.port}/{c.protocol}
+              </td>
+              <td className={c.change === "allowed->denied" ? "del" : "add"}>{c.change}</td>
+              <td className="num">{c.flows}</td>
             </tr>
-          </thead>
-          <tbody>
-            {preview.changes.slice(0, 50).map((c, i) => (
-              <tr key={i}>
-                <td>{c.source.display}</td>
-                <td>{c.destination.display}</td>
-                <td>
-                  {c.port}/{c.protocol}
-                </td>
-                <td className={c.change === "allowed->denied" ? "del" : "add"}>{c.change}</td>
-                <td className="num">{c.flows}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
       )}
     </div>
   );
@@ -647,28 +592,18 @@ export function NewPolicyPage() {
         <Link to="/policies">Policies</Link> ›
       </p>
       <h1 id="new-policy-title">New policy</h1>
-      <div className="filters" role="group" aria-label="Where">
-        <label>
-          Cluster
-          <select value={chosen} onChange={(e) => setCluster(e.target.value)} name="cluster">
-            {(clusters.data ?? []).map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
+      <FilterBar label="Where">
+        <SelectFilter
+          label="Cluster"
+          name="cluster"
+          value={chosen}
+          onChange={setCluster}
+          options={(clusters.data ?? []).map((c) => [c.id, c.name] as const)}
+        />
         {namespaced && (
-          <label>
-            Namespace
-            <select value={ns} onChange={(e) => setNamespace(e.target.value)} name="namespace">
-              {(namespaces.data ?? []).map((n) => (
-                <option key={n.name}>{n.name}</option>
-              ))}
-            </select>
-          </label>
+          <SelectFilter label="Namespace" name="namespace" value={ns} onChange={setNamespace} options={(namespaces.data ?? []).map((n) => n.name)} />
         )}
-      </div>
+      </FilterBar>
       {clusters.error && <Failure error={clusters.error} what="clusters" />}
       {chosen && (ns || !namespaced) && (
         <PolicyAuthor key={namespaced ? `${chosen}/${ns}` : chosen} cluster={chosen} initial={initial} onSaved={(saved, staged) => navigate(`/policies/${saved.id}?tab=${staged ? "staged" : "yaml"}`)} />
@@ -682,52 +617,6 @@ export function stagedLabel(p: PolicySummary): string {
   return `${p.kind}/${p.namespace ?? ""}/${p.name}`;
 }
 
-interface Outcome {
-  outcome: "deny" | "allow";
-  source: string;
-  destination: string;
-  port: string;
-  flows: number;
-  last: string;
-}
-
-function end(e: FlowDocument["flow"]["source"], ip: string | undefined, names?: string[]): string {
-  if (e?.namespace) return `${e.namespace}/${e.workloads?.[0]?.name ?? e.pod_name ?? "?"}`;
-  return names?.[0] ?? ip ?? "?";
-}
-
-/** Staged outcomes from the stored flows the user may see: flows marked would-deny /
- * would-allow by this staged version (the flows filter's `netwarden` extension), grouped
- * by connection (a reply counts on its connection, client -> server). */
-export function stagedOutcomes(docs: FlowDocument[], label: string, version: number) {
-  const totals = { deny: 0, allow: 0 };
-  const groups = new Map<string, Outcome>();
-  for (const doc of docs) {
-    const f = doc.flow;
-    for (const mark of f.extensions?.staged ?? []) {
-      if (mark.policy !== label || mark.version !== version) continue;
-      totals[mark.outcome]++;
-      const l4 = f.l4 ? Object.entries(f.l4)[0] : undefined;
-      let source = end(f.source, f.IP?.source, undefined);
-      let destination = end(f.destination, f.IP?.destination, f.destination_names);
-      let port = l4 ? `${l4[1].destination_port ?? ""}/${l4[0]}` : "";
-      if (f.is_reply) {
-        [source, destination] = [destination, source];
-        port = l4 ? `${l4[1].source_port ?? ""}/${l4[0]}` : "";
-      }
-      const key = `${mark.outcome}|${source}|${destination}|${port}`;
-      const g = groups.get(key) ?? { outcome: mark.outcome, source, destination, port, flows: 0, last: "" };
-      g.flows++;
-      const t = doc.time ?? f.time ?? "";
-      if (t > g.last) g.last = t;
-      groups.set(key, g);
-    }
-  }
-  return { totals, connections: [...groups.values()].sort((a, b) => b.flows - a.flows) };
-}
-
-const OUTCOME_LIMIT = 5000;
-
 function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writable: boolean; onPromoted(): void }) {
   const { api, can } = useSession();
   const [hours, setHours] = useState(1);
@@ -736,24 +625,6 @@ function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writa
   const [notice, setNotice] = useState("");
   const [promoted, setPromoted] = useState<{ version: number; preview: StagedPreview | null } | null>(null);
   const label = stagedLabel(policy);
-  const outcomes = useLoad(
-    async (signal) => {
-      const since = new Date(Date.now() - hours * 3600_000).toISOString();
-      const read = (key: "staged_denied" | "staged_allowed") =>
-        api
-          .post("/api/v1/flows/query", {
-            body: { whitelist: [{ netwarden: { [key]: [label] } }], since, limit: OUTCOME_LIMIT, order: "desc", last: false },
-            signal,
-          })
-          .then((a) => view<{ flows: FlowDocument[]; count: number }>(a));
-      const [denied, allowed] = await Promise.all([read("staged_denied"), read("staged_allowed")]);
-      return {
-        ...stagedOutcomes([...denied.flows, ...allowed.flows], label, policy.version),
-        truncated: denied.count >= OUTCOME_LIMIT || allowed.count >= OUTCOME_LIMIT,
-      };
-    },
-    [api, label, policy.version, hours],
-  );
 
   const promote = async () => {
     setState("promoting");
@@ -767,13 +638,8 @@ function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writa
           body: { hours, message },
         }),
       );
-      let preview: StagedPreview | null = null;
-      if (can.audit) {
-        // The promotion's audit entry carries the staged outcomes the server attached.
-        const audit = view<Page<AuditEntry>>(await api.get("/api/v1/audit", { query: { action: "promote", limit: 20 } }));
-        const entry = audit.items.find((a) => a.id === policy.id);
-        preview = ((entry?.after as { staged_preview?: StagedPreview } | null)?.staged_preview ?? null) as StagedPreview | null;
-      }
+      // The promotion's audit entry carries the staged outcomes the server attached.
+      const preview = can.audit ? await promotionRecord(api, policy.id) : null;
       setPromoted({ version: answer.version, preview });
     } catch (error) {
       setNotice(
@@ -792,85 +658,19 @@ function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writa
         <p className="alert ok-alert" role="status">
           Promoted: version {promoted.version} is enforced.
         </p>
-        {promoted.preview && (
-          <p>
-            Recorded in the audit entry: over the last {promoted.preview.hours} h, {promoted.preview.flows.deny} flows would have
-            been denied and {promoted.preview.flows.allow} allowed ({promoted.preview.connections_total} connections).
-          </p>
-        )}
+        {promoted.preview && <PromotionRecord preview={promoted.preview} />}
         <button type="button" onClick={onPromoted}>
           Show the policy
         </button>
       </div>
     );
-  const o = outcomes.data;
   return (
     <div className="staged" data-testid="staged-outcomes">
       <h2>What version {policy.version} would do</h2>
       <p className="muted small">
         Flows of the last hours marked by the staged version (<code>{label}</code>), from the stored flows you may see.
       </p>
-      <div className="filters">
-        <label>
-          Window
-          <select value={hours} onChange={(e) => setHours(Number(e.target.value))}>
-            {[1, 6, 24, 168].map((h) => (
-              <option key={h} value={h}>
-                last {h < 24 ? `${h} h` : `${h / 24} d`}
-              </option>
-            ))}
-          </select>
-        </label>
-        <button type="button" onClick={outcomes.reload}>
-          Refresh
-        </button>
-      </div>
-      {outcomes.error && <Failure error={outcomes.error} what="staged outcomes" />}
-      {!o && !outcomes.error && <Loading what="staged outcomes" />}
-      {o && (
-        <>
-          <p data-testid="staged-totals">
-            <Badge tone={o.totals.deny ? "bad" : "ok"}>{o.totals.deny.toLocaleString()} would be denied</Badge>{" "}
-            <Badge tone="neutral">{o.totals.allow.toLocaleString()} would be allowed</Badge>
-            {o.truncated && <span className="muted small"> (the newest {OUTCOME_LIMIT.toLocaleString()} flows of each outcome)</span>}
-          </p>
-          {o.connections.length > 0 ? (
-            <div className="table-wrap">
-              <table>
-                <caption className="sr-only">Connections the staged version decides</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Outcome</th>
-                    <th scope="col">From</th>
-                    <th scope="col">To</th>
-                    <th scope="col">Port</th>
-                    <th scope="col" className="num">
-                      Flows
-                    </th>
-                    <th scope="col">Last seen</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {o.connections.slice(0, 100).map((c) => (
-                    <tr key={`${c.outcome}|${c.source}|${c.destination}|${c.port}`}>
-                      <td>
-                        <Badge tone={c.outcome === "deny" ? "bad" : "ok"}>would {c.outcome}</Badge>
-                      </td>
-                      <td>{c.source}</td>
-                      <td>{c.destination}</td>
-                      <td>{c.port}</td>
-                      <td className="num">{c.flows.toLocaleString()}</td>
-                      <td>{c.last ? ago(c.last) : "—"}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          ) : (
-            <p className="muted">No flow marked yet: flows are marked as they arrive after the staged version was published.</p>
-          )}
-        </>
-      )}
+      <StagedOutcomes label={label} version={policy.version} hours={hours} onHours={setHours} />
       <h3>Promote</h3>
       {writable ? (
         <>
@@ -887,11 +687,7 @@ function StagedView({ policy, writable, onPromoted }: { policy: PolicyDoc; writa
       ) : (
         <p className="muted">Promoting it is for those who may change this policy.</p>
       )}
-      {notice && (
-        <p className="alert" role="alert">
-          {notice}
-        </p>
-      )}
+      <Notice text={notice} />
     </div>
   );
 }

@@ -20,11 +20,13 @@ import type {
   RuleEvidence,
   Validation,
 } from "../api/types";
-import { Badge, Failure, Loading, verdictTone } from "../components/common";
+import { Badge, Failure, Loading, Notice, verdictTone } from "../components/common";
+import { DataTable, WhenLoaded } from "../components/DataTable";
+import { FilterBar, SelectFilter } from "../components/FilterBar";
 import { ago, parseTime, useLoad } from "../load";
 import { Link, navigate, useLocation } from "../router";
 import { useSession } from "../session";
-import { ImpactView } from "./Policies";
+import { ConnectionChanges, ImpactView, UnifiedDiff } from "./Policies";
 
 export const STATUS_TEXT: Record<RecStatus, string> = {
   "policy-applied": "policy applied",
@@ -36,7 +38,7 @@ export function statusTone(s: RecStatus): string {
   return s === "policy-applied" ? "ok" : s === "recommendation-available" ? "warn" : "neutral";
 }
 
-const LEARNING = [
+const LEARNING: readonly (readonly [string, string])[] = [
   ["24h", "24 h (default)"],
   ["1h", "1 h"],
   ["10m", "10 min"],
@@ -89,53 +91,34 @@ export function RecommendationsPage() {
   return (
     <section aria-labelledby="rec-title">
       <h1 id="rec-title">Recommendations</h1>
-      <form className="filters" aria-label="Which workloads" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Cluster
-          <select name="cluster" value={cluster} onChange={(e) => set({ cluster: e.target.value, namespace: "", workload: "" })}>
-            {(clusters.data ?? []).map((c) => (
-              <option key={c.id} value={c.id}>
-                {c.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Namespace
-          <select name="namespace" value={namespace} onChange={(e) => set({ namespace: e.target.value, workload: "" })}>
-            {(namespaces.data ?? []).map((n) => (
-              <option key={n.name}>{n.name}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Learn from
-          <select name="since" value={params.since} onChange={(e) => set({ since: e.target.value })}>
-            {WINDOWS.map((w) => (
-              <option key={w} value={w}>
-                last {w}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Minimum learning period
-          <select name="learning" value={params.min_learning} onChange={(e) => set({ learning: e.target.value })}>
-            {LEARNING.map(([v, t]) => (
-              <option key={v} value={v}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Output
-          <select name="format" value={params.format} onChange={(e) => set({ format: e.target.value })}>
-            <option value="cilium">CiliumNetworkPolicy</option>
-            <option value="k8s">NetworkPolicy</option>
-          </select>
-        </label>
-      </form>
+      <FilterBar label="Which workloads" onSubmit={(e) => e.preventDefault()}>
+        <SelectFilter
+          label="Cluster"
+          name="cluster"
+          value={cluster}
+          onChange={(v) => set({ cluster: v, namespace: "", workload: "" })}
+          options={(clusters.data ?? []).map((c) => [c.id, c.name] as const)}
+        />
+        <SelectFilter
+          label="Namespace"
+          name="namespace"
+          value={namespace}
+          onChange={(v) => set({ namespace: v, workload: "" })}
+          options={(namespaces.data ?? []).map((n) => n.name)}
+        />
+        <SelectFilter label="Learn from" name="since" value={params.since} onChange={(v) => set({ since: v })} options={WINDOWS.map((w) => [w, `last ${w}`] as const)} />
+        <SelectFilter label="Minimum learning period" name="learning" value={params.min_learning} onChange={(v) => set({ learning: v })} options={LEARNING} />
+        <SelectFilter
+          label="Output"
+          name="format"
+          value={params.format}
+          onChange={(v) => set({ format: v })}
+          options={[
+            ["cilium", "CiliumNetworkPolicy"],
+            ["k8s", "NetworkPolicy"],
+          ]}
+        />
+      </FilterBar>
       {clusters.error && <Failure error={clusters.error} what="clusters" />}
       {namespaces.error && <Failure error={namespaces.error} what="namespaces" />}
       {namespaces.data && namespaces.data.length === 0 && <p className="muted">No namespace of this cluster is yours to read.</p>}
@@ -207,72 +190,58 @@ function Listing({ params, clusterName, onOpen }: { params: Params; clusterName:
           </ul>
         </div>
       )}
-      {list.error && <Failure error={list.error} what="recommendations" />}
-      {!list.data && !list.error && <Loading what="recommendations" />}
-      {list.data && (
-        <>
-          <p data-testid="rec-counts">
-            {(Object.keys(STATUS_TEXT) as RecStatus[]).map((s) => (
-              <span key={s}>
-                <Badge tone={statusTone(s)}>
-                  {list.data!.counts[s] ?? 0} {STATUS_TEXT[s]}
-                </Badge>{" "}
-              </span>
-            ))}
-          </p>
-          <div className="table-wrap">
-            <table data-testid="rec-table">
-              <caption className="sr-only">Workloads of {params.namespace} and their recommendation status</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Workload</th>
-                  <th scope="col">Status</th>
-                  <th scope="col" className="num">
-                    Rules
+      <WhenLoaded load={list} what="recommendations">
+        {(listing) => (
+          <>
+            <p data-testid="rec-counts">
+              {(Object.keys(STATUS_TEXT) as RecStatus[]).map((s) => (
+                <span key={s}>
+                  <Badge tone={statusTone(s)}>
+                    {listing.counts[s] ?? 0} {STATUS_TEXT[s]}
+                  </Badge>{" "}
+                </span>
+              ))}
+            </p>
+            <DataTable
+              testid="rec-table"
+              caption={`Workloads of ${params.namespace} and their recommendation status`}
+              columns={[
+                "Workload",
+                "Status",
+                { title: "Rules", num: true },
+                { title: "Flows", num: true },
+                "Last seen",
+                "Policies selecting it",
+                "Drift",
+              ]}
+              rows={listing.workloads}
+              empty="No workload with flows or in the inventory."
+              row={(w) => (
+                <tr key={w.workload} data-workload={w.workload} data-status={w.status}>
+                  <th scope="row">
+                    <button type="button" className="link" onClick={() => onOpen(w.workload)}>
+                      {w.workload}
+                    </button>
+                    <div className="muted small">{w.kind}</div>
                   </th>
-                  <th scope="col" className="num">
-                    Flows
-                  </th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Policies selecting it</th>
-                  <th scope="col">Drift</th>
+                  <td>
+                    <Badge tone={statusTone(w.status)}>{STATUS_TEXT[w.status]}</Badge>
+                    {w.status === "policy-applied" && w.recommendation === "recommendation-available" && (
+                      <div className="muted small">a recommendation is available too</div>
+                    )}
+                    {w.reason && <div className="muted small">{w.reason}</div>}
+                  </td>
+                  <td className="num">{w.rules}</td>
+                  <td className="num">{w.flows.toLocaleString()}</td>
+                  <td>{ago(w.last_seen)}</td>
+                  <td className="small">{w.policies.length ? w.policies.join(", ") : <span className="muted">none</span>}</td>
+                  <td>{w.drift ? <Badge tone="bad">{w.drift_edges} new denied</Badge> : <span className="muted">—</span>}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {list.data.workloads.map((w) => (
-                  <tr key={w.workload} data-workload={w.workload} data-status={w.status}>
-                    <th scope="row">
-                      <button type="button" className="link" onClick={() => onOpen(w.workload)}>
-                        {w.workload}
-                      </button>
-                      <div className="muted small">{w.kind}</div>
-                    </th>
-                    <td>
-                      <Badge tone={statusTone(w.status)}>{STATUS_TEXT[w.status]}</Badge>
-                      {w.status === "policy-applied" && w.recommendation === "recommendation-available" && (
-                        <div className="muted small">a recommendation is available too</div>
-                      )}
-                      {w.reason && <div className="muted small">{w.reason}</div>}
-                    </td>
-                    <td className="num">{w.rules}</td>
-                    <td className="num">{w.flows.toLocaleString()}</td>
-                    <td>{ago(w.last_seen)}</td>
-                    <td className="small">{w.policies.length ? w.policies.join(", ") : <span className="muted">none</span>}</td>
-                    <td>{w.drift ? <Badge tone="bad">{w.drift_edges} new denied</Badge> : <span className="muted">—</span>}</td>
-                  </tr>
-                ))}
-                {list.data.workloads.length === 0 && (
-                  <tr>
-                    <td colSpan={7} className="muted">
-                      No workload with flows or in the inventory.
-                    </td>
-                  </tr>
-                )}
-              </tbody>
-            </table>
-          </div>
-        </>
-      )}
+              )}
+            />
+          </>
+        )}
+      </WhenLoaded>
     </>
   );
 }
@@ -341,43 +310,18 @@ function WorkloadView({ params, workload }: { params: Params; workload: string }
             </div>
           </div>
           <h3>Text diff</h3>
-          <pre className="code small">
-            {r.compare.text_diff.split("\n").map((line, i) => (
-              <span key={i} className={line.startsWith("+") && !line.startsWith("+++") ? "add" : line.startsWith("-") && !line.startsWith("---") ? "del" : ""}>
-                {line}
-                {"\n"}
-              </span>
-            ))}
-          </pre>
+          <UnifiedDiff text={r.compare.text_diff} small />
           <h3>Connections that change</h3>
           {!r.compare.connections.available ? (
             <p className="muted">{r.compare.connections.reason}</p>
           ) : r.compare.connections.changes.length === 0 ? (
             <p className="muted">No connection between the {r.compare.connections.pods} reported pods changes.</p>
           ) : (
-            <div className="table-wrap">
-              <table data-testid="rec-connections">
-                <caption className="sr-only">Connections that accepting would change</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">From</th>
-                    <th scope="col">To</th>
-                    <th scope="col">Now allowed</th>
-                    <th scope="col">No longer allowed</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {r.compare.connections.changes.slice(0, 200).map((c) => (
-                    <tr key={`${c.from}>${c.to}`}>
-                      <td>{c.from}</td>
-                      <td>{c.to}</td>
-                      <td className="add">{c.added ?? ""}</td>
-                      <td className="del">{c.removed ?? ""}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <ConnectionChanges
+              testid="rec-connections"
+              caption="Connections that accepting would change"
+              changes={r.compare.connections.changes.slice(0, 200)}
+            />
           )}
         </>
       )}
@@ -385,27 +329,13 @@ function WorkloadView({ params, workload }: { params: Params; workload: string }
       {r.rule_evidence.length === 0 ? (
         <p className="muted">No rule learned.</p>
       ) : (
-        <div className="table-wrap">
-          <table data-testid="rec-evidence">
-            <caption className="sr-only">The rules and the recorded flows behind each</caption>
-            <thead>
-              <tr>
-                <th scope="col">Rule</th>
-                <th scope="col" className="num">
-                  Flows
-                </th>
-                <th scope="col">First seen</th>
-                <th scope="col">Last seen</th>
-                <th scope="col">Example flows</th>
-              </tr>
-            </thead>
-            <tbody>
-              {r.rule_evidence.map((rule, i) => (
-                <EvidenceRow key={i} rule={rule} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          testid="rec-evidence"
+          caption="The rules and the recorded flows behind each"
+          columns={["Rule", { title: "Flows", num: true }, "First seen", "Last seen", "Example flows"]}
+          rows={r.rule_evidence}
+          row={(rule, i) => <EvidenceRow key={i} rule={rule} />}
+        />
       )}
       {r.drift.edges.length > 0 && <EdgeTable title="Traffic drift: new connections the current policy denies" edges={r.drift.edges} testid="rec-drift" />}
       {r.excluded.length > 0 && (
@@ -430,39 +360,26 @@ function EdgeTable({ title, edges, testid }: { title: string; edges: EdgeDoc[]; 
   return (
     <>
       <h3>{title}</h3>
-      <div className="table-wrap">
-        <table data-testid={testid}>
-          <caption className="sr-only">{title}</caption>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">To</th>
-              <th scope="col">Port</th>
-              <th scope="col">Verdict</th>
-              <th scope="col" className="num">
-                Flows
-              </th>
-              <th scope="col">Last seen</th>
-            </tr>
-          </thead>
-          <tbody>
-            {edges.slice(0, 50).map((e, i) => (
-              <tr key={i}>
-                <td>{e.from}</td>
-                <td>{e.to}</td>
-                <td>
-                  {e.port ?? ""}/{e.protocol} {e.l7 && <span className="muted small">{e.l7}</span>}
-                </td>
-                <td>
-                  <Badge tone={verdictTone(e.verdict)}>{e.verdict}</Badge>
-                </td>
-                <td className="num">{e.evidence.flows.toLocaleString()}</td>
-                <td>{ago(e.evidence.last_seen)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        testid={testid}
+        caption={title}
+        columns={["From", "To", "Port", "Verdict", { title: "Flows", num: true }, "Last seen"]}
+        rows={edges.slice(0, 50)}
+        row={(e, i) => (
+          <tr key={i}>
+            <td>{e.from}</td>
+            <td>{e.to}</td>
+            <td>
+              {e.port ?? ""}/{e.protocol} {e.l7 && <span className="muted small">{e.l7}</span>}
+            </td>
+            <td>
+              <Badge tone={verdictTone(e.verdict)}>{e.verdict}</Badge>
+            </td>
+            <td className="num">{e.evidence.flows.toLocaleString()}</td>
+            <td>{ago(e.evidence.last_seen)}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }
@@ -605,11 +522,7 @@ function Accept({ params, rec }: { params: Params; rec: RecommendationDetail }) 
           {!preview && available && <p className="muted small">Accepting needs an impact preview of the recommended policy first.</p>}
         </>
       )}
-      {notice && (
-        <p className="alert" role="alert">
-          {notice}
-        </p>
-      )}
+      <Notice text={notice} />
     </section>
   );
 }
