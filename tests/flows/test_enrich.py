@@ -23,6 +23,7 @@ from netwarden.flows.enrich import (
     Enricher,
     derive_workload,
     enrich_flows,
+    has_policy_fields,
     hubble_decision,
 )
 from netwarden.model.endpoint import Endpoint, EndpointKind
@@ -431,14 +432,42 @@ def test_kept_hubble_policy_fields(enricher: Enricher) -> None:
     assert again.flow.egress_denied_by == kept.flow.egress_denied_by
 
 
+def test_a_policy_drop_keeps_hubbles_verdict_unless_attribution_is_asked_for(
+    enricher: Enricher,
+) -> None:
+    """A drop for a policy reason states Hubble's policy decision (``has_policy_fields``):
+    by default it is kept, not recomputed; on request the engine attributes it."""
+    text = line("shop/cart-0", "shop/db-0", dport=5432, verdict="DROPPED",
+                drop_reason_desc="POLICY_DENIED")  # fmt: skip
+    (flow,) = decode(text)
+    assert has_policy_fields(flow)
+    kept = one(enricher, text)
+    assert kept.attributed_by is AttributedBy.HUBBLE and kept.verdict is Decision.DENY
+    assert kept.egress is None and kept.ingress is None and kept.agrees_with_hubble is None
+    forced = one(enricher, text, always_attribute=True)
+    assert forced.attributed_by is AttributedBy.ENGINE and forced.verdict is Decision.ALLOW
+    # The numeric reason alone (no description) says the same; other drops do not.
+    for reason in (133, 181):
+        numeric = line("shop/cart-0", "shop/db-0", dport=5432, verdict="DROPPED",
+                       drop_reason=reason)  # fmt: skip
+        assert has_policy_fields(decode(numeric)[0])
+        assert one(enricher, numeric).attributed_by is AttributedBy.HUBBLE
+    other = line("shop/cart-0", "shop/db-0", dport=5432, verdict="DROPPED",
+                 drop_reason_desc="CT_MAP_INSERTION_FAILED")  # fmt: skip
+    assert not has_policy_fields(decode(other)[0])
+    assert one(enricher, other).attributed_by is AttributedBy.ENGINE
+    forwarded = decode(line("shop/cart-0", "shop/db-0", dport=5432))[0]
+    assert not has_policy_fields(forwarded)
+
+
 def test_agreement_with_dropped_policy_denied(enricher: Enricher) -> None:
     def dropped(src: str, dst: str, port: int) -> str:
         return line(src, dst, dport=port, verdict="DROPPED", drop_reason_desc="POLICY_DENIED")
 
-    agree = one(enricher, dropped("shop/frontend-0", "shop/db-0", 5432))
+    agree = one(enricher, dropped("shop/frontend-0", "shop/db-0", 5432), always_attribute=True)
     assert agree.hubble_verdict is Decision.DENY and agree.verdict is Decision.DENY
     assert agree.agrees_with_hubble is True
-    disagree = one(enricher, dropped("shop/cart-0", "shop/db-0", 5432))
+    disagree = one(enricher, dropped("shop/cart-0", "shop/db-0", 5432), always_attribute=True)
     assert disagree.verdict is Decision.ALLOW and disagree.agrees_with_hubble is False
     forwarded = one(enricher, line("shop/cart-0", "shop/db-0", dport=5432))
     assert forwarded.agrees_with_hubble is True
@@ -574,13 +603,18 @@ def test_samples_against_an_empty_world(always: bool) -> None:
     enricher = Enricher(CompiledEngine(World({}, [])), always_attribute=always, batch_size=97)
     files = sorted(hubble_dir().glob("*.jsonl"))
     assert files
-    total = 0
+    total = kept = 0
     for file in files:
         flows = decode_path(file).flows
         out = enricher.enrich(flows)
         assert [e.flow for e in out] == flows, file.name
         total += len(out)
         for e in out:
+            if not always and has_policy_fields(e.flow):  # a policy drop: Hubble's verdict
+                assert e.attributed_by is AttributedBy.HUBBLE and e.uncertain_reason is None
+                assert e.egress is None and e.ingress is None
+                kept += 1
+                continue
             l4 = e.flow.l4
             if l4 is None or l4.protocol not in ("TCP", "UDP", "SCTP"):
                 assert e.uncertain_reason is not None and e.verdict is Decision.UNKNOWN
@@ -595,6 +629,7 @@ def test_samples_against_an_empty_world(always: bool) -> None:
             else:
                 assert e.attributed_by is AttributedBy.ENGINE
     assert total == 440
+    assert kept == (0 if always else 1)  # the samples' one POLICY_DENIED drop
 
 
 def test_sample_workloads_and_identities() -> None:
@@ -610,5 +645,10 @@ def test_sample_workloads_and_identities() -> None:
     dropped = decode_path(hubble_dir() / "cilium-docs-exporter-dropped.jsonl").flows
     icmp, tcp = enricher.enrich(dropped)
     assert icmp.uncertain_reason is not None and "ICMPv6" in icmp.uncertain_reason
-    assert tcp.hubble_verdict is Decision.DENY and tcp.verdict is Decision.UNKNOWN
+    # A POLICY_DENIED drop keeps Hubble's verdict; on request the engine (which knows no
+    # pod here) says it cannot attribute it.
+    assert tcp.hubble_verdict is Decision.DENY and tcp.verdict is Decision.DENY
+    assert tcp.attributed_by is AttributedBy.HUBBLE
     assert tcp.destination.workload == Workload("deathstar", "Deployment")
+    (asked,) = enricher.enrich([tcp.flow], always_attribute=True)
+    assert asked.verdict is Decision.UNKNOWN and asked.uncertain_reason is not None

@@ -168,11 +168,16 @@ class FlowStream:
     with an ``unreadable`` diagnostic instead of raising.
     """
 
-    def __init__(self, lines: Iterable[str | bytes], file: str = "<input>") -> None:
+    def __init__(
+        self, lines: Iterable[str | bytes], file: str = "<input>", *, keep_text: bool = False
+    ) -> None:
         self.file = file
         self.lines = 0
         self.skipped: Counter[str] = Counter()
         self.errors: list[Diagnostic] = []
+        # With ``keep_text``: the text of each flow's line, in flow order (see
+        # ``decode_lines_with_text``).
+        self.texts: list[str] | None = [] if keep_text else None
         self._source = iter(lines)
 
     def __iter__(self) -> Iterator[Flow]:
@@ -182,6 +187,8 @@ class FlowStream:
                 line = _strip_bom(raw) if self.lines == 1 else raw
                 decoded = decode_line(line, file=self.file, line_number=self.lines)
                 if isinstance(decoded, Flow):
+                    if self.texts is not None:  # it decoded, so it is UTF-8
+                        self.texts.append(line if isinstance(line, str) else line.decode())
                     yield decoded
                 elif isinstance(decoded, Skipped):
                     self.skipped[decoded.kind] += 1
@@ -206,6 +213,19 @@ def _strip_bom(raw: str | bytes) -> str | bytes:
 def decode_lines(lines: Iterable[str | bytes], file: str = "<input>") -> DecodeResult:
     """Decode every line of an iterable (list of strings, file object, ...)."""
     return FlowStream(lines, file).result()
+
+
+def decode_lines_with_text(
+    lines: Iterable[str | bytes], file: str = "<input>"
+) -> tuple[DecodeResult, list[str]]:
+    """``decode_lines``, and the text of each flow's line (``texts[i]`` holds
+    ``flows[i]``; bytes decoded, a first-line byte-order mark removed): a store may keep
+    that text as the flow's ``raw``, since ``flow_columns.flow_from_raw`` replays it to
+    the same flow, instead of encoding the flow again."""
+    stream = FlowStream(lines, file, keep_text=True)
+    result = stream.result()
+    assert stream.texts is not None
+    return result, stream.texts
 
 
 def decode_text(text: str | bytes, file: str = "<input>") -> DecodeResult:

@@ -147,11 +147,23 @@ def hubble_decision(flow: Flow) -> Decision | None:
 
 
 def has_policy_fields(flow: Flow) -> bool:
-    return bool(
+    """Whether Hubble's own fields already say which policy decision the flow met: a
+    non-empty ``*_allowed_by`` / ``*_denied_by`` list, or a drop for a policy reason
+    (``POLICY_DENIED`` / ``POLICY_DENY``, or their numeric ``drop_reason``), as Cilium's
+    policy-verdict and drop events carry. Such flows keep Hubble's verdict and are not
+    attributed by the engine unless it is asked for (``always_attribute``)."""
+    if (
         flow.egress_allowed_by
         or flow.ingress_allowed_by
         or flow.egress_denied_by
         or flow.ingress_denied_by
+    ):
+        return True
+    if flow.verdict is not HubbleVerdict.DROPPED:
+        return False
+    reason = flow.drop_reason_desc
+    return reason in _POLICY_DROPS or (
+        reason is DropReason.DROP_REASON_UNKNOWN and flow.drop_reason in _POLICY_DROP_CODES
     )
 
 
@@ -192,9 +204,9 @@ class _Pending:
 class Enricher:
     """Enrich flows against a compiled engine (its World and policies).
 
-    ``always_attribute`` attributes flows that carry Hubble's policy fields too
-    (they are kept either way). The engine's World is re-read when it changes
-    (``engine.update_world``): resolution caches are per World.
+    ``always_attribute`` attributes flows that carry Hubble's policy fields
+    (``has_policy_fields``) too (they are kept either way). The engine's World is re-read
+    when it changes (``engine.update_world``): resolution caches are per World.
     """
 
     def __init__(

@@ -167,15 +167,22 @@ def flow_table(
     now: int,
     first_seq: int,
     seen: set[str] | None = None,
+    raws: Sequence[str | None] | None = None,
 ) -> Any:
     """The Arrow table (``ARROW_SCHEMA``) of a batch, minus flows whose key is in ``seen``
     (which it extends): a batch never holds the same flow twice. ``seq`` is ``first_seq``
-    plus the flow's position in ``flows`` (so a store can tell which flows it kept)."""
+    plus the flow's position in ``flows`` (so a store can tell which flows it kept).
+
+    ``raws[i]``, when given and not None, is a JSON text that ``flow_from_raw`` replays
+    to exactly ``flows[i]`` (the Hubble line it was decoded from): it is stored as the
+    flow's ``raw`` instead of the canonical JSON, which then need not be encoded. A flow
+    without a uuid always gets its canonical JSON (its dedup key is that text's hash)."""
     seen = set() if seen is None else seen
     rows: list[tuple[object, ...]] = []
     now_day = now // NANOS_PER_DAY
     for position, flow in enumerate(flows, first_seq):
-        raw = canonical_json(flow)
+        given = raws[position - first_seq] if raws is not None else None
+        raw = given if given is not None and flow.uuid else canonical_json(flow)
         key = dedup_key(flow, raw)
         if key in seen:
             continue
@@ -269,20 +276,22 @@ def _row(
     ip, l4, l7, src, dst = flow.IP, flow.l4, flow.l7, flow.source, flow.destination
     time = flow.time
     day = _EPOCH_DAY + timedelta(days=time // NANOS_PER_DAY if time is not None else now_day)
-    protocols: list[str] = []
+    # Lists are built as tuples, and empty ones shared: a batch holds its rows until the
+    # table is made, and fewer tracked objects keep the garbage collector's passes short.
+    protocols: tuple[str, ...] = ()
     l4_protocol = ""
     ports: tuple[int, int] | None = None
-    flags: list[str] | None = None
+    flags: tuple[str, ...] | None = None
     if l4 is not None:
-        protocols = [name for name in _L4 if getattr(l4, name) is not None]
+        protocols = tuple([name for name in _L4 if getattr(l4, name) is not None])
         l4_protocol = protocols[0] if protocols else ""
         ports = l4.ports
         if l4.TCP is not None and l4.TCP.flags is not None:
             tcp_flags = l4.TCP.flags
-            flags = [name for name in _FLAGS if getattr(tcp_flags, name)]
+            flags = tuple([name for name in _FLAGS if getattr(tcp_flags, name)])
     dns = http = None
     if l7 is not None:
-        protocols += [name for name in ("dns", "http", "kafka") if getattr(l7, name) is not None]
+        protocols += tuple([name for name in _L7 if getattr(l7, name) is not None])
         dns, http = l7.dns, l7.http
     return (
         day,
@@ -317,7 +326,7 @@ def _row(
         flow.is_reply,
         flow.Summary,
         *staged_columns(flow),
-        list(flow.destination_names),
+        flow.destination_names,
         _workload_kind(src),
         _workload_kind(dst),
         raw,
@@ -325,6 +334,7 @@ def _row(
 
 
 _L4 = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")
+_L7 = ("dns", "http", "kafka")
 _FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "NS")
 
 
@@ -334,7 +344,7 @@ def _endpoint(endpoint: FlowEndpoint) -> tuple[object, ...]:
         endpoint.cluster_name,
         endpoint.namespace,
         endpoint.pod_name,
-        list(endpoint.labels),
+        endpoint.labels,
         endpoint.identity,
         workload,
     )
@@ -361,14 +371,19 @@ ALTER TABLE flows ADD COLUMN IF NOT EXISTS dst_workload_kind VARCHAR DEFAULT '';
 """
 
 
-def staged_columns(flow: Flow) -> tuple[list[str], list[str]]:
+def staged_columns(flow: Flow) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The ``staged_denied`` and ``staged_allowed`` columns: the staged policies that would
     deny / allow the flow (``Flow.staged``, Netwarden's extension)."""
     if not flow.staged:
-        return [], []
-    denied = [s.policy for s in flow.staged if s.outcome == "deny"]
-    return denied, [s.policy for s in flow.staged if s.outcome == "allow"]
+        return _NO_STAGED
+    denied = tuple([s.policy for s in flow.staged if s.outcome == "deny"])
+    return denied, tuple([s.policy for s in flow.staged if s.outcome == "allow"])
 
 
-def _policies(policies: tuple[Policy, ...]) -> list[str]:
-    return [f"{p.kind}/{p.namespace}/{p.name}" for p in policies]
+_NO_STAGED: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def _policies(policies: tuple[Policy, ...]) -> tuple[str, ...]:
+    if not policies:
+        return ()
+    return tuple([f"{p.kind}/{p.namespace}/{p.name}" for p in policies])

@@ -14,7 +14,9 @@ This is the one place the HTTP API (and anything else) reads or writes flows thr
 
 Metrics and the live tail see only flows stored for the first time, as the store reports
 them (``AppendResult.new_rows``); each flow's dedup key is computed once, when its row is
-built (``flow_table``), and the batch id reuses those keys.
+built (``flow_table``), and the batch id reuses those keys. A pushed flow that stamping
+and attribution leave unchanged is stored with the line it came in as its ``raw`` JSON
+(as the bulk decoder stores lines); only changed flows are encoded again.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from itertools import islice
 from time import time_ns
 from typing import Any
 
-from netwarden.flows.decode import DecodeResult, decode_lines
+from netwarden.flows.decode import DecodeResult, decode_lines_with_text
 from netwarden.flows.edges import DEFAULT_EXAMPLES, observed_edges
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.flow_columns import flow_table
@@ -112,8 +114,8 @@ class FlowService:
         self, lines: Iterable[str | bytes], cluster: str, *, batch: str | None = None
     ) -> IngestAck:
         """Decode, attribute, store and acknowledge a batch of Hubble JSON lines."""
-        decoded = _decode(lines, batch)
-        result, keys = self._ingest(decoded.flows, cluster)
+        decoded, texts = _decode(lines, batch)
+        result, keys = self._ingest(decoded.flows, cluster, texts)
         errors = tuple(d.to_dict() for d in decoded.errors[:MAX_REPORTED_ERRORS])
         if decoded.errors:
             self.metrics.rejected.labels(cluster).inc(len(decoded.errors))
@@ -132,14 +134,27 @@ class FlowService:
         """Attribute (with the timeline in force, if any) and store decoded flows."""
         return self._ingest(flows, cluster)[0]
 
-    def _ingest(self, flows: Sequence[Flow], cluster: str) -> tuple[AppendResult, list[str]]:
+    def _ingest(
+        self, received: Sequence[Flow], cluster: str, texts: Sequence[str] | None = None
+    ) -> tuple[AppendResult, list[str]]:
         """Store the flows; the store's result and the batch's dedup keys (each flow's key
-        is computed once, by ``flow_table``; the store says which rows were new)."""
-        flows = [stamp_cluster(f, cluster) for f in flows]
+        is computed once, by ``flow_table``; the store says which rows were new).
+
+        ``texts[i]``, when given, is the line ``received[i]`` was decoded from: a flow that
+        stamping and attribution leave as it is (the same object) is stored with that
+        line as its ``raw`` (``flow_from_raw`` replays it to the same flow), so only the
+        flows they change are encoded to JSON again."""
+        flows = [stamp_cluster(f, cluster) for f in received]
         if self.has_timeline(cluster):
             flows = [with_attribution(e) for e in self.timeline(cluster).enrich(flows)]
+        raws: list[str | None] | None = None
+        if texts is not None:
+            raws = [
+                text if flow is before else None
+                for flow, before, text in zip(flows, received, texts, strict=True)
+            ]
         now = time_ns()
-        table = flow_table(flows, cluster, now, 0)  # seq: each row's flow in ``flows``
+        table = flow_table(flows, cluster, now, 0, raws=raws)  # seq: position in ``flows``
         stored = self.store.append_arrow(table, cluster=cluster, now=now)
         result = AppendResult(len(flows), stored.stored, None)
         keys = table.column("key").to_pylist()
@@ -259,8 +274,8 @@ class FlowService:
         return self.hub.subscribe(scope, whitelist, blacklist, buffer=buffer)
 
 
-def _decode(lines: Iterable[str | bytes], batch: str | None) -> DecodeResult:
-    return decode_lines(lines, file=f"batch {batch}" if batch else "<batch>")
+def _decode(lines: Iterable[str | bytes], batch: str | None) -> tuple[DecodeResult, list[str]]:
+    return decode_lines_with_text(lines, file=f"batch {batch}" if batch else "<batch>")
 
 
 def _batch_id(keys: Sequence[str], decoded: DecodeResult) -> str:

@@ -237,11 +237,30 @@ def _has_policy_lists(flow: Flow) -> bool:
     )
 
 
+# The lists of recent verdicts, by id (the verdict is kept with them, so its id is not
+# reused): the engine hands every flow of a connection the same verdict object, and
+# building the lists was about half of ``with_attribution``'s cost per flow.
+_LISTS: dict[tuple[str, int], tuple[DirectionVerdict, dict[str, object]]] = {}
+_MAX_LISTS = 4_096
+
+
 def _policy_lists(direction: str, verdict: DirectionVerdict | None) -> dict[str, object]:
     """Hubble's meaning: ``allowed_by`` the policies whose rules allowed the direction,
     ``denied_by`` those whose deny rules denied it (a default-deny drop names none)."""
     if verdict is None or not verdict.rules:
         return {}
+    key = (direction, id(verdict))
+    found = _LISTS.get(key)
+    if found is not None and found[0] is verdict:
+        return found[1]
+    lists = _lists_of(direction, verdict)
+    if len(_LISTS) >= _MAX_LISTS:
+        _LISTS.clear()
+    _LISTS[key] = (verdict, lists)
+    return lists
+
+
+def _lists_of(direction: str, verdict: DirectionVerdict) -> dict[str, object]:
     policies = tuple(
         Policy(name=ref.policy.name, namespace=ref.policy.namespace or "", kind=ref.policy.kind)
         for ref in verdict.rules
