@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from netwarden.api.flows import MAX_BATCH_BYTES
 from netwarden.flows.flowencode import flow_to_json
 from netwarden.model.flow import Flow, Verdict
 from tests.api.conftest import auth
@@ -115,6 +116,16 @@ def test_bad_batches_get_clear_errors_and_good_lines_are_kept(client: TestClient
         400
     )
     assert push(client, "c1", "x", **{"Content-Encoding": "br"}).status_code == 415
+    truncated = gzip.compress(lines_of(flow(1, "a", "b")).encode())[:-12]
+    assert push(client, "c1", truncated, **{"Content-Encoding": "gzip"}).status_code == 400
+    bomb = gzip.compress(b"\n" * (MAX_BATCH_BYTES + 1))  # 64 MiB + 1 of newlines: ~64 KiB
+    too_big = push(client, "c1", bomb, **{"Content-Encoding": "gzip"})
+    assert too_big.status_code == 413 and "decompressed" in too_big.json()["detail"]
+    # Several gzip members (concatenated streams) are one body.
+    two = gzip.compress(lines_of(flow(7, "a", "b")).encode()) + gzip.compress(
+        lines_of(flow(8, "a", "b")).encode()
+    )
+    assert push(client, "c1", two, **{"Content-Encoding": "gzip"}).json()["stored"] == 2
     body = lines_of(flow(1, "a", "b")) + '{"flow": {"l4": {"TCP": {"source_port": "x"}}}}\n'
     ack = push(client, "c1", body).json()
     assert (ack["stored"], ack["error_count"]) == (1, 1)

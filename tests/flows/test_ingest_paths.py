@@ -20,9 +20,10 @@ from netwarden.flows.duckdb_store import DuckDBFlowStore, _row_groups
 from netwarden.flows.enrich import AttributedBy, has_policy_fields
 from netwarden.flows.flow_columns import flow_from_raw, flow_table
 from netwarden.flows.flowencode import format_time
+from netwarden.flows.pushed import stamp_cluster
 from netwarden.flows.raw_blocks import BlockReader
 from netwarden.flows.scope import FlowScope
-from netwarden.flows.service import FlowService, stamp_cluster
+from netwarden.flows.service import FlowService
 from netwarden.flows.staged import StagedSource
 from netwarden.flows.store import canonical_json
 from netwarden.flows.timeline import PolicyTimeline

@@ -18,8 +18,9 @@ from netwarden.flows.duckdb_store import DuckDBFlowStore
 from netwarden.flows.filter_core import FlowFilter
 from netwarden.flows.live import LiveHub
 from netwarden.flows.metrics import FlowMetrics, flow_protocol, flow_type
+from netwarden.flows.pushed import stamp_cluster
 from netwarden.flows.scope import FlowScope
-from netwarden.flows.service import FlowService, stamp_cluster
+from netwarden.flows.service import FlowService
 from netwarden.flows.store import flow_cluster
 from netwarden.flows.timeline import NO_SNAPSHOT, PolicyTimeline, with_attribution
 from netwarden.model.flow import (

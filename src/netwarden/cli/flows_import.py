@@ -20,7 +20,7 @@ from netwarden.cli.offline import fail
 from netwarden.client.http import ApiError, NetwardenClient
 from netwarden.flows.decode import decode_lines
 from netwarden.flows.duckdb_store import DuckDBFlowStore
-from netwarden.flows.service import stamp_cluster
+from netwarden.flows.pushed import stamp_cluster
 
 DEFAULT_BATCH_LINES = 50_000
 

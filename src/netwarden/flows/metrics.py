@@ -42,8 +42,8 @@ TRACE_EVENT = 4
 CAPTURE_EVENTS = (3, 6)
 L7_EVENT = 129
 HOST_IDENTITY = 1
-_MATCH = {0: "none", 1: "l3-only", 2: "l3-l4", 3: "l4-only", 4: "all", 5: "l3-proto"}
-_MATCH[6] = "proto-only"
+MATCH_NAMES = {0: "none", 1: "l3-only", 2: "l3-l4", 3: "l4-only", 4: "all", 5: "l3-proto"}
+MATCH_NAMES[6] = "proto-only"
 _L4_NAMES = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")
 
 
@@ -90,7 +90,7 @@ def flow_type(flow: Flow) -> tuple[str, str]:
 def _match(flow: Flow, event: int) -> str:
     if event == L7_EVENT:
         return f"l7/{flow_protocol(flow).lower()}"
-    return _MATCH.get(flow.policy_match_type, "unknown")
+    return MATCH_NAMES.get(flow.policy_match_type, "unknown")
 
 
 class FlowMetrics:

@@ -25,19 +25,20 @@ import hashlib
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import islice
 from time import time_ns
 from typing import Any
 
-from netwarden.flows.decode import DecodeResult, decode_lines_with_text
+from netwarden.flows.decode import decode_lines_with_text
 from netwarden.flows.edges import DEFAULT_EXAMPLES, observed_edges
 from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.flow_columns import flow_table
 from netwarden.flows.live import LiveHub, Subscription
 from netwarden.flows.metrics import FlowMetrics
+from netwarden.flows.pushed import GroupCommit, decode_pushed, stamp_cluster, store_pushed
 from netwarden.flows.scope import FlowScope
-from netwarden.flows.store import AppendResult, FlowStore, Order, flow_cluster
+from netwarden.flows.store import AppendResult, FlowStore, Order
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.flow import Flow
 from netwarden.model.observed import ObservedEdge
@@ -89,6 +90,7 @@ class FlowService:
         metrics: FlowMetrics | None = None,
     ) -> None:
         self.store = store
+        self._commit = GroupCommit(store)
         self.hub = hub if hub is not None else LiveHub()
         self.metrics = metrics if metrics is not None else FlowMetrics()
         self.hub.on_lost = self.metrics.live_lost.inc
@@ -114,20 +116,44 @@ class FlowService:
         self, lines: Iterable[str | bytes], cluster: str, *, batch: str | None = None
     ) -> IngestAck:
         """Decode, attribute, store and acknowledge a batch of Hubble JSON lines."""
-        decoded, texts = _decode(lines, batch)
-        result, keys = self._ingest(decoded.flows, cluster, texts)
-        errors = tuple(d.to_dict() for d in decoded.errors[:MAX_REPORTED_ERRORS])
-        if decoded.errors:
-            self.metrics.rejected.labels(cluster).inc(len(decoded.errors))
+        body = b"".join(
+            (line.encode() if isinstance(line, str) else line) + b"\n" for line in lines
+        )
+        return self.ingest_body(body, cluster, batch=batch)
+
+    def ingest_body(self, body: bytes, cluster: str, *, batch: str | None = None) -> IngestAck:
+        """``ingest_lines`` for a pushed body (lines split on ``\\n``, ``\\r\\n`` and ``\\r``).
+
+        Without policies in force on the cluster (none applied, none staged), flows go the
+        columnar way (``pushed.py``: rows straight from the decoder, the ones stamping or
+        attribution would change built as objects); with policies, most flows would be
+        attributed anyway, and the object path (``_ingest``) is the cheaper one. Both
+        append through the group commit, so concurrent pushes share a transaction."""
+        file = f"batch {batch}" if batch else "<batch>"
+        with self._lock:
+            timeline = self._timelines.get(cluster)
+        latest = timeline.snapshots[-1] if timeline is not None and len(timeline) else None
+        if latest is not None and (latest.staged or latest.world.policies):
+            decoded, texts = decode_lines_with_text(body.splitlines(), file=file)
+            result, keys = self._ingest(decoded.flows, cluster, texts)
+            lines, skipped, errors = decoded.lines, decoded.skipped, decoded.errors
+        else:
+            now = time_ns()
+            data = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            pushed = decode_pushed(data, cluster, timeline, file=file, now=now)
+            result, keys = store_pushed(self._commit, self.metrics, self.hub, pushed, cluster, now)
+            lines, skipped, errors = pushed.lines, pushed.skipped, pushed.errors
+        if errors:
+            self.metrics.rejected.labels(cluster).inc(len(errors))
         return IngestAck(
-            batch=batch or _batch_id(keys, decoded),
+            batch=batch or _batch_id(keys, skipped),
             cluster=cluster,
-            lines=decoded.lines,
+            lines=lines,
             offered=result.offered,
             stored=result.stored,
-            skipped=dict(decoded.skipped),
-            errors=errors,
-            error_count=len(decoded.errors),
+            skipped=dict(skipped),
+            errors=tuple(d.to_dict() for d in errors[:MAX_REPORTED_ERRORS]),
+            error_count=len(errors),
         )
 
     def ingest(self, flows: Sequence[Flow], cluster: str) -> AppendResult:
@@ -155,7 +181,7 @@ class FlowService:
             ]
         now = time_ns()
         table = flow_table(flows, cluster, now, 0, raws=raws)  # seq: position in ``flows``
-        stored = self.store.append_arrow(table, cluster=cluster, now=now)
+        stored = self._commit.append(table, now)  # the table's cluster column is set
         result = AppendResult(len(flows), stored.stored, None)
         keys = table.column("key").to_pylist()
         new = self._new_flows(flows, table, keys, stored)
@@ -274,26 +300,11 @@ class FlowService:
         return self.hub.subscribe(scope, whitelist, blacklist, buffer=buffer)
 
 
-def _decode(lines: Iterable[str | bytes], batch: str | None) -> tuple[DecodeResult, list[str]]:
-    return decode_lines_with_text(lines, file=f"batch {batch}" if batch else "<batch>")
-
-
-def _batch_id(keys: Sequence[str], decoded: DecodeResult) -> str:
-    """A stable id for a batch sent without one: the hash of its flows' dedup keys (as the
-    store computed them: each distinct key once, in order) and its skip counts."""
+def _batch_id(keys: Sequence[str], skipped: Counter[str]) -> str:
+    """A stable id for a batch sent without one: the hash of its flows' dedup keys (each
+    distinct key once, in order) and its skip counts."""
     digest = hashlib.sha256()
-    for key in keys:
+    for key in dict.fromkeys(keys):
         digest.update(key.encode())
-    counts = Counter(decoded.skipped)
-    digest.update(repr(sorted(counts.items())).encode())
+    digest.update(repr(sorted(Counter(skipped).items())).encode())
     return "sha256:" + digest.hexdigest()[:24]
-
-
-def stamp_cluster(flow: Flow, cluster: str) -> Flow:
-    """The flow with ``cluster/`` in its node name (Hubble Relay's convention in a mesh),
-    so that the cluster that pushed it is part of the flow wherever it goes: the store,
-    the scope check of every query, ``--node-name cluster/`` filters and exports."""
-    if flow_cluster(flow) == cluster and flow.node_name.startswith(f"{cluster}/"):
-        return flow
-    _, slash, node = flow.node_name.partition("/")
-    return replace(flow, node_name=f"{cluster}/{node if slash else flow.node_name}")
