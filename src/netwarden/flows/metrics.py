@@ -45,40 +45,48 @@ HOST_IDENTITY = 1
 MATCH_NAMES = {0: "none", 1: "l3-only", 2: "l3-l4", 3: "l4-only", 4: "all", 5: "l3-proto"}
 MATCH_NAMES[6] = "proto-only"
 _L4_NAMES = ("TCP", "UDP", "ICMPv4", "ICMPv6", "SCTP", "VRRP", "IGMP")
+_L7_LABELS = (("dns", "DNS"), ("http", "HTTP"), ("kafka", "Kafka"))
 
 
 def flow_protocol(flow: Flow) -> str:
     """Hubble's ``FlowProtocol``: the L7 protocol for L7 events, the L4 one otherwise."""
     event = flow.event_type.type if flow.event_type is not None else 0
+    l7 = flow.l7
+    l4 = flow.l4
+    l7_name = next(
+        (label for name, label in _L7_LABELS if l7 is not None and getattr(l7, name) is not None),
+        "",
+    )
+    l4_name = next((n for n in _L4_NAMES if l4 is not None and getattr(l4, n) is not None), "")
+    return protocol_label(event, l7_name, l4_name)
+
+
+def protocol_label(event: int, l7: str, l4: str) -> str:
+    """``flow_protocol`` from the event type and the flow's first L7 ("DNS", "HTTP",
+    "Kafka") and L4 ("TCP", ...) protocol present ("" for none)."""
     if event == L7_EVENT:
-        l7 = flow.l7
-        if l7 is not None:
-            for name, label in (("dns", "DNS"), ("http", "HTTP"), ("kafka", "Kafka")):
-                if getattr(l7, name) is not None:
-                    return label
-        return "Unknown L7"
+        return l7 or "Unknown L7"
     if event in (DROP_EVENT, TRACE_EVENT, POLICY_VERDICT_EVENT, *CAPTURE_EVENTS):
-        l4 = flow.l4
-        if l4 is not None:
-            for name in _L4_NAMES:
-                if getattr(l4, name) is not None:
-                    return name
-        return "Unknown L4"
+        return l4 or "Unknown L4"
     return "Unknown flow"
 
 
 def flow_type(flow: Flow) -> tuple[str, str]:
     """Hubble's ``type`` and ``subtype`` labels of ``hubble_flows_processed_total``."""
     event = flow.event_type.type if flow.event_type is not None else 0
+    return type_labels(event, flow_protocol(flow), flow.trace_observation_point)
+
+
+def type_labels(event: int, protocol: str, point: TraceObservationPoint | str) -> tuple[str, str]:
+    """``flow_type`` from the event type, ``flow_protocol`` and the trace observation
+    point (an unknown point is kept as its text)."""
     if event == L7_EVENT:
-        protocol = flow_protocol(flow)
         return "L7", protocol if protocol in ("DNS", "HTTP", "Kafka") else ""
     if event == DROP_EVENT:
         return "Drop", ""
     if event == POLICY_VERDICT_EVENT:
         return "PolicyVerdict", ""
     if event == TRACE_EVENT:
-        point = flow.trace_observation_point
         if isinstance(point, TraceObservationPoint):
             return "Trace", point.name.lower().replace("_", "-")
         return "Trace", str(point)

@@ -44,18 +44,18 @@ from netwarden.flows.arrow_decode import decode_arrow
 from netwarden.flows.flow_columns import flow_from_raw, flows_table
 from netwarden.flows.live import LiveHub
 from netwarden.flows.metrics import (
-    CAPTURE_EVENTS,
     HOST_IDENTITY,
     L7_EVENT,
     MATCH_NAMES,
     TRACE_EVENT,
     FlowMetrics,
+    protocol_label,
+    type_labels,
 )
 from netwarden.flows.store import AppendResult, FlowStore, flow_cluster
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.diagnostics import Diagnostic
 from netwarden.model.flow import (
-    DROP_EVENT,
     POLICY_VERDICT_EVENT,
     Flow,
     TraceObservationPoint,
@@ -294,8 +294,8 @@ def count_columnar(metrics: FlowMetrics, cluster: str, table: Any, facts: Any) -
         n = int(row["count_all"])
         context = (cluster, row["src_namespace"], row["dst_namespace"])
         event, verdict = int(row["event"]), str(row["verdict"])
-        protocol = _protocol(event, row["l7"], row["l4_protocol"])
-        kind, subtype = _type(event, protocol, row["point"])
+        protocol = protocol_label(event, row["l7"], row["l4_protocol"])
+        kind, subtype = type_labels(event, protocol, _point(row["point"]))
         metrics.processed.labels(*context, protocol, kind, subtype, verdict).inc(n)
         if verdict == "DROPPED":
             metrics.drops.labels(*context, row["drop_reason_desc"], protocol).inc(n)
@@ -318,32 +318,17 @@ def _has(lists: Any, name: str) -> Any:
     return pa.array(out)
 
 
-def _protocol(event: int, l7: str, l4: str) -> str:
-    if event == L7_EVENT:
-        return l7 or "Unknown L7"
-    if event in (DROP_EVENT, TRACE_EVENT, POLICY_VERDICT_EVENT, *CAPTURE_EVENTS):
-        return l4 or "Unknown L4"
-    return "Unknown flow"
-
-
-def _type(event: int, protocol: str, point: str) -> tuple[str, str]:
-    if event == L7_EVENT:
-        return "L7", protocol if protocol in ("DNS", "HTTP", "Kafka") else ""
-    if event == DROP_EVENT:
-        return "Drop", ""
-    if event == POLICY_VERDICT_EVENT:
-        return "PolicyVerdict", ""
-    if event == TRACE_EVENT:
-        if point.isdigit():
-            try:
-                return "Trace", TraceObservationPoint(int(point)).name.lower().replace("_", "-")
-            except ValueError:
-                return "Trace", point
-        name = point or TraceObservationPoint(0).name
-        return "Trace", name.lower().replace("_", "-")
-    if event in CAPTURE_EVENTS:
-        return "Capture", ""
-    return "Unknown", str(event)
+def _point(text: str) -> TraceObservationPoint | str:
+    """A trace observation point as ``Flow`` holds it: the enum member, or the text of a
+    number the enum does not know (names it does not know never get here: ``_facts``)."""
+    if not text:
+        return TraceObservationPoint.UNKNOWN_POINT
+    if text.isdigit():
+        try:
+            return TraceObservationPoint(int(text))
+        except ValueError:
+            return text
+    return _POINTS[text]
 
 
 # --- storing -----------------------------------------------------------------------------
