@@ -499,4 +499,8 @@ def test_the_live_table_keeps_up_with_a_flood(demo: DemoFleet) -> None:
             running.backend.set_rate(200.0)
     figures = result["metrics"]
     record("live_table", {**figures, "generated_per_s": FLOOD_PER_CLUSTER * len(demo.agents)})
-    assert figures["lost"] == 0, figures  # the rates are figures (docs), not a threshold
+    # The rates are figures (docs), not thresholds. A reader slower than the flood loses
+    # flows on the server by design (bounded buffers never slow ingestion); the page
+    # must then say so, which the scenario checks.
+    if figures["lost"]:
+        assert "the page says how many flows the server dropped" in result["checks"], figures

@@ -24,7 +24,10 @@ from netwarden.flows.filter_core import FlowFilter, compile_filters
 from netwarden.flows.scope import FlowScope
 from netwarden.model.flow import Flow
 
-DEFAULT_BUFFER = 4_096
+# Flows a subscriber may fall behind by before it is told it lost some: a few seconds at
+# thousands of flows per second, and more than one group commit of agents' batches
+# (several 5,000-flow pushes published at once).
+DEFAULT_BUFFER = 16_384
 
 
 @dataclass(frozen=True, slots=True)
