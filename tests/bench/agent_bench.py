@@ -67,6 +67,20 @@ spec:
       metadata: {name: default-deny}
       spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
 """
+# The fleet flow run with policies in force (``--agent-flow-policies``): the Day-0
+# blueprint above plus traffic inside each namespace allowed, as the bundled zero-trust
+# blueprint does, so that most of the storefront's flows are allowed by a named policy
+# and the rest dropped by default deny: every flow is attributed by the server's engine.
+ALLOW_SAME_NAMESPACE = """    - apiVersion: networking.k8s.io/v1
+      kind: NetworkPolicy
+      metadata: {name: allow-same-namespace}
+      spec:
+        podSelector: {}
+        policyTypes: [Ingress, Egress]
+        ingress: [{from: [{podSelector: {}}]}]
+        egress: [{to: [{podSelector: {}}]}]
+"""
+FLOW_BLUEPRINT = BLUEPRINT.replace("bench-day0", "bench-zero-trust") + ALLOW_SAME_NAMESPACE
 TOKEN_LINE = re.compile(r"Admin token \(shown once, store it now\): (\S+)")
 
 
@@ -76,6 +90,7 @@ class AgentResults:
     connect_s: float = 0.0
     sync_s: float = 0.0
     flow_clusters: int = 0
+    flow_policies: bool = False  # a blueprint in force on the flow run's clusters
     flow_rate_asked: float = 0.0
     flows_per_s: float = 0.0
     generated_per_s: float = 0.0  # stored + what the spools grew by: what the agents read
@@ -255,7 +270,9 @@ def _spooled(fleet: Fleet) -> int:
     return total
 
 
-def bench_flows(clusters: int, rate: float, seconds: float, result: AgentResults) -> None:
+def bench_flows(
+    clusters: int, rate: float, seconds: float, result: AgentResults, policies: bool = False
+) -> None:
     intervals = Intervals(heartbeat_s=5.0)
     with TemporaryDirectory() as tmp, server(Path(tmp) / "server") as (url, admin):
         names = [f"flows-{i:02d}" for i in range(clusters)]
@@ -263,6 +280,11 @@ def bench_flows(clusters: int, rate: float, seconds: float, result: AgentResults
         headers = {"Authorization": f"Bearer {admin}"}
         try:
             with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+                if policies:
+                    answer = http.post("/api/v1/blueprints", json={"yaml": FLOW_BLUEPRINT})
+                    answer.raise_for_status()
+                    if not _wait(lambda: _all_synced(http, dict.fromkeys(names, 0)), 120):
+                        result.notes.append("the blueprint did not reach every cluster")
                 time.sleep(5)  # warm-up: agents connected, first batches shipped
                 first, t0 = _ingested(http), time.monotonic()
                 spooled = _spooled(fleet)
@@ -284,17 +306,18 @@ def bench_flows(clusters: int, rate: float, seconds: float, result: AgentResults
         finally:
             fleet.stop()
     result.flow_clusters, result.flow_rate_asked = clusters, rate * clusters
+    result.flow_policies = policies
 
 
 def run_agent_bench(
     sync_clusters: int = 100, flow_clusters: int = 10, flow_rate: float = 5_000.0,
-    flow_seconds: float = 20.0,
+    flow_seconds: float = 20.0, flow_policies: bool = False,
 ) -> AgentResults:  # fmt: skip
     result = AgentResults()
     if sync_clusters:
         bench_sync(sync_clusters, result)
     if flow_clusters:
-        bench_flows(flow_clusters, flow_rate, flow_seconds, result)
+        bench_flows(flow_clusters, flow_rate, flow_seconds, result, flow_policies)
     return result
 
 
@@ -307,7 +330,9 @@ def render(r: AgentResults) -> str:
         )
     if r.flow_clusters:
         lines.append(
-            f"{r.flow_clusters} clusters asked for {r.flow_rate_asked:,.0f} flows/s: stored "
+            f"{r.flow_clusters} clusters"
+            + (" (a zero-trust blueprint in force)" if r.flow_policies else "")
+            + f" asked for {r.flow_rate_asked:,.0f} flows/s: stored "
             f"{r.flows_per_s:,.0f} flows/s (the agents read {r.generated_per_s:,.0f}/s); "
             f"generation-to-queryable lag p50 {r.lag_p50_s:.2f} s, "
             f"p95 {r.lag_p95_s:.2f} s; {r.spool_pending:,} flows still spooled at the end"

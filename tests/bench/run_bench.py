@@ -293,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agent-flow-clusters", type=int, default=10)
     parser.add_argument("--agent-flow-rate", type=float, default=5_000.0, help="per cluster")
     parser.add_argument("--agent-flow-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--agent-flow-policies",
+        action="store_true",
+        help="the flow run with a zero-trust blueprint in force (every flow attributed)",
+    )
     parser.add_argument("--preview-only", action="store_true", help="only the impact preview")
     parser.add_argument("--no-preview", action="store_true", help="skip the impact preview")
     parser.add_argument(
@@ -375,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             args.agent_flow_clusters,
             args.agent_flow_rate,
             args.agent_flow_seconds,
+            args.agent_flow_policies,
         )
         _say(render_agents(agents))
         _say()

@@ -89,6 +89,25 @@ def _simulated(enforcing: bool) -> list[bytes]:
     return cluster.generate(2_000, start_ns=T0)
 
 
+def _bare(lines: list[bytes]) -> list[bytes]:
+    """The lines as bare flows (the older ``hubble observe`` form): no envelope."""
+    out = []
+    for line in lines:
+        envelope = json.loads(line)
+        out.append(json.dumps(envelope["flow"], separators=(",", ":")).encode())
+    return out
+
+
+def _named_empty_lists(lines: list[bytes]) -> list[bytes]:
+    """Every third line names an empty ``egress_allowed_by`` (a list the engine fills in:
+    such a row must not get the key twice)."""
+    head = b'{"flow":{'
+    return [
+        head + b'"egress_allowed_by":[],' + line[len(head) :] if i % 3 == 0 else line
+        for i, line in enumerate(lines)
+    ]
+
+
 def _both(lines: list[bytes], cluster: str, timeline: Timeline) -> tuple[Any, Any]:
     """(object path, columnar path): each a (service, ack-like counts) after one push."""
     body = b"\n".join(lines) + b"\n"
@@ -131,6 +150,16 @@ CASES: dict[str, tuple[Callable[[], list[bytes]], str, Timeline]] = {
     "storefront, enforcing, lists carried": (lambda: _simulated(True), "c1", _enforced),
     "storefront, staged": (lambda: _simulated(False), "c1", _staged),
     "storefront, policies from mid-batch": (lambda: _simulated(False), "c1", _later),
+    "storefront, engine attributes, bare lines": (
+        lambda: _bare(_simulated(False)),
+        "c1",
+        _enforced,
+    ),
+    "storefront, engine attributes, empty lists named": (
+        lambda: _named_empty_lists(_simulated(False)),
+        "c1",
+        _enforced,
+    ),
 }
 
 
@@ -161,6 +190,58 @@ def test_flows_needing_the_engine_or_a_stamp_take_the_object_path() -> None:
     assert len(pushed.objects) == pushed.offered  # no node name says "prod/"
     staged = decode_pushed(b"\n".join(_simulated(True)), "c1", _staged(), file="<batch>", now=T0)
     assert len(staged.objects) == staged.offered  # every flow is marked by staged versions
+
+
+def test_with_policies_in_force_the_engine_answers_once_per_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows the engine attributes take the columnar path: the engine runs on one flow per
+    connection (not per flow), and a later batch of the same connections runs it on none
+    (the answers are remembered per snapshot); what is stored is what the object path
+    stores (the equivalence test above)."""
+    timeline = _enforced()
+    enriched: list[int] = []
+    real = PolicyTimeline.enrich
+
+    def counting(self: PolicyTimeline, flows: Any, *args: Any, **kwargs: Any) -> Any:
+        enriched.append(len(flows))
+        return real(self, flows, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTimeline, "enrich", counting)
+    cluster = load_simulated(TOPOLOGY, "c1", seed=3)
+    first = decode_pushed(b"\n".join(cluster.generate(2_000, start_ns=T0)), "c1", timeline,
+                          file="<batch>", now=T0)  # fmt: skip
+    assert first.shared_keys > 0
+    assert len(first.objects) < 0.1 * first.offered  # the scanner's and HTTP flows
+    assert sum(enriched) < 0.2 * first.offered
+    # Lists spliced into the pushed lines say what the policy columns say.
+    spliced = 0
+    for row in first.table.to_pylist():
+        flow = json.loads(row["raw"]).get("flow")
+        if row["seq"] in first.objects or flow is None:
+            continue
+        for name in ("egress_allowed_by", "ingress_allowed_by", "egress_denied_by"):
+            named = [f"{p['kind']}/{p['namespace']}/{p['name']}" for p in flow.get(name, [])]
+            assert named == row[name], (row["seq"], name)
+            spliced += bool(named)
+    assert spliced > 0.1 * first.offered
+    enriched.clear()
+    later = cluster.generate(2_000, start_ns=T0 + 10**9)
+    second = decode_pushed(b"\n".join(later), "c1", timeline, file="<batch>", now=T0)
+    assert second.shared_keys > 0
+    # Beside the object path's flows, only connections new in this batch (a few).
+    assert sum(enriched) - len(second.objects) < 0.1 * second.shared_keys
+
+
+def test_a_reply_shares_its_connection_whatever_its_client_port() -> None:
+    """The server's port decides (the source port of a reply): replies to two clients
+    that differ only in the client's port get one answer, the right one for each."""
+    timeline = _enforced()
+    lines = [line for line in _simulated(False) if b'"is_reply":true' in line]
+    pushed = decode_pushed(b"\n".join(lines), "c1", timeline, file="<batch>", now=T0)
+    assert 0 < pushed.shared_keys < len(lines) / 4
+    reference, columnar = _both(lines, "c1", _enforced)
+    assert _stored(reference) == _stored(columnar)
 
 
 def test_a_resent_batch_is_stored_and_counted_once() -> None:

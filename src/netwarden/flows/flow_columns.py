@@ -191,12 +191,20 @@ def flow_table(
     return _table(rows)
 
 
-def flows_table(flows: Sequence[Flow], seqs: Sequence[int], cluster: str | None, now: int) -> Any:
-    """The Arrow table of every flow, duplicates included, ``seq`` from ``seqs``."""
+def flows_table(
+    flows: Sequence[Flow],
+    seqs: Sequence[int],
+    cluster: str | None,
+    now: int,
+    raws: Sequence[str | None] | None = None,
+) -> Any:
+    """The Arrow table of every flow, duplicates included, ``seq`` from ``seqs``;
+    ``raws`` as in ``flow_table``."""
     now_day = now // NANOS_PER_DAY
     rows = []
-    for flow, seq in zip(flows, seqs, strict=True):
-        raw = canonical_json(flow)
+    for index, (flow, seq) in enumerate(zip(flows, seqs, strict=True)):
+        given = raws[index] if raws is not None else None
+        raw = given if given is not None and flow.uuid else canonical_json(flow)
         rows.append(_row(flow, raw, dedup_key(flow, raw), cluster, now_day, seq))
     return _table(rows)
 

@@ -16,10 +16,12 @@ A row takes the object path (exactly what the old path did) when any of these ho
   ``cluster/`` prefix (``stamp_cluster`` would rewrite it);
 - the cluster has a policy timeline, and at the flow's time (the snapshot in force)
   - versions are staged (each flow is marked by them), or
-  - the flow carries no policy lists and the snapshot has policies (the engine would
-    attribute it), or
   - an endpoint is not complete (namespace, pod and workload) and not reserved:world
     without them (the inventory could fill it in);
+- the flow carries no policy lists and the snapshot has policies (the engine would
+  attribute it), and its connection key does not hold all the engine reads (an HTTP
+  record, no ``is_reply``, ...: ``pushed_attribution``); the other such rows stay in
+  columns, the engine answering once per connection and the answer spliced into them;
 - its metric facts (event type, policy match type, trace observation point) are not
   where ``_FACTS`` finds them in its line (spacing, an unknown enum name).
 
@@ -52,6 +54,7 @@ from netwarden.flows.metrics import (
     protocol_label,
     type_labels,
 )
+from netwarden.flows.pushed_attribution import attribute_rows
 from netwarden.flows.store import AppendResult, FlowStore, flow_cluster
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.diagnostics import Diagnostic
@@ -81,6 +84,7 @@ class Pushed:
     lines: int
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[Diagnostic] = field(default_factory=list)
+    shared_keys: int = 0  # connections the engine answered for their rows (no objects)
 
     @property
     def offered(self) -> int:
@@ -103,33 +107,50 @@ def decode_pushed(
     data: bytes, cluster: str, timeline: PolicyTimeline | None, *, file: str, now: int
 ) -> Pushed:
     """Decode one pushed batch; rows that enrichment or stamping would change are built
-    from ``Flow`` objects exactly as before (see the module docstring)."""
+    from ``Flow`` objects exactly as before (see the module docstring), except the ones
+    the engine answers per connection (``pushed_attribution``)."""
     decoded = decode_arrow(data, file, now=now)
     table = decoded.table
     facts = _facts(table)
-    columnar = _columnar(table, cluster, timeline) & facts.pop("ok")
+    ok = facts.pop("ok")
+    columnar, attributable, at = _route(table, cluster, timeline)
+    columnar &= ok
+    attributable &= ok
+    shared_keys = 0
+    if timeline is not None and attributable.any():
+        shared = attribute_rows(table, np.flatnonzero(attributable), at, timeline, cluster, now)
+        table, shared_keys = shared.table, shared.keys
+        columnar |= attributable
+        columnar[shared.unanswered] = False
     rows = np.flatnonzero(~columnar)
     objects: dict[int, Flow] = {}
     if len(rows):
         slow = table.take(pa.array(rows))
         seqs = slow.column("seq").to_pylist()
-        flows = [
-            stamp_cluster(flow_from_raw(raw), cluster) for raw in slow.column("raw").to_pylist()
-        ]
+        lines = slow.column("raw").to_pylist()
+        decoded_flows = [flow_from_raw(raw) for raw in lines]
+        flows = [stamp_cluster(flow, cluster) for flow in decoded_flows]
         if timeline is not None and len(timeline):
             flows = [with_attribution(e) for e in timeline.enrich(flows)]
         objects = dict(zip(seqs, flows, strict=True))
+        # A flow left as it was decoded keeps its line as raw (nothing to encode).
+        kept = [
+            line if flow is before else None
+            for line, flow, before in zip(lines, flows, decoded_flows, strict=True)
+        ]
         fast = table.filter(pa.array(columnar))
         clusters = pa.repeat(pa.scalar(cluster, pa.string()), fast.num_rows)
         fast = fast.set_column(fast.schema.get_field_index("cluster"), "cluster", clusters)
-        merged = pa.concat_tables([fast, flows_table(flows, seqs, cluster, now)])
+        merged = pa.concat_tables([fast, flows_table(flows, seqs, cluster, now, kept)])
         table = merged.take(pc.sort_indices(merged.column("seq")))
     keep = pa.array(columnar)
     fact_table = pa.table({
         "seq": decoded.table.column("seq").filter(keep),
         **{name: values.filter(keep) for name, values in facts.items()},
     })  # fmt: skip
-    return Pushed(table, objects, fact_table, decoded.lines, decoded.skipped, decoded.errors)
+    return Pushed(
+        table, objects, fact_table, decoded.lines, decoded.skipped, decoded.errors, shared_keys
+    )
 
 
 def stamp_cluster(flow: Flow, cluster: str) -> Flow:
@@ -145,15 +166,19 @@ def stamp_cluster(flow: Flow, cluster: str) -> Flow:
 # --- which rows need objects -----------------------------------------------------------
 
 
-def _columnar(table: Any, cluster: str, timeline: PolicyTimeline | None) -> Any:
-    """Rows whose stored form the object path would not change (numpy mask)."""
+def _route(table: Any, cluster: str, timeline: PolicyTimeline | None) -> tuple[Any, Any, Any]:
+    """Numpy masks of the rows whose stored form the object path would not change, and of
+    those it would change only by the engine's attribution (complete endpoints, no
+    policy lists, policies in force at the flow's time: ``pushed_attribution``); and the
+    index of each row's snapshot in the timeline (-1: none yet)."""
     stamped = pc.and_(
         pc.equal(table.column("cluster"), cluster),
         pc.starts_with(table.column("node_name"), f"{cluster}/"),
     )
     ok = _mask(stamped)
+    none = np.zeros(table.num_rows, dtype=bool)
     if timeline is None or not len(timeline) or not table.num_rows:
-        return ok
+        return ok, none, np.full(table.num_rows, -1, dtype=np.int64)
     snapshots = timeline.snapshots
     since = np.array([s.since for s in snapshots], dtype=np.int64)
     times = table.column("time_ns")
@@ -167,7 +192,8 @@ def _columnar(table: Any, cluster: str, timeline: PolicyTimeline | None) -> Any:
         listed |= _mask(pc.greater(pc.list_value_length(table.column(name)), 0))
     attributed = listed | ~policies[at] | (at < 0)
     complete = _complete(table, "src") & _complete(table, "dst")
-    return ok & ~staged[at] & attributed & (complete | (at < 0))
+    base = ok & ~staged[at] & (complete | (at < 0))
+    return base & attributed, base & ~attributed, at
 
 
 def _complete(table: Any, side: str) -> Any:

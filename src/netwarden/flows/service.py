@@ -124,16 +124,17 @@ class FlowService:
     def ingest_body(self, body: bytes, cluster: str, *, batch: str | None = None) -> IngestAck:
         """``ingest_lines`` for a pushed body (lines split on ``\\n``, ``\\r\\n`` and ``\\r``).
 
-        Without policies in force on the cluster (none applied, none staged), flows go the
-        columnar way (``pushed.py``: rows straight from the decoder, the ones stamping or
-        attribution would change built as objects); with policies, most flows would be
-        attributed anyway, and the object path (``_ingest``) is the cheaper one. Both
+        Unless versions are staged on the cluster, flows go the columnar way
+        (``pushed.py``: rows straight from the decoder, the engine's attribution computed
+        once per connection and given to its rows, only the rows that stamping or
+        enrichment would change otherwise built as objects); with staged versions every
+        flow gets marks, and the object path (``_ingest``) is the cheaper one. Both
         append through the group commit, so concurrent pushes share a transaction."""
         file = f"batch {batch}" if batch else "<batch>"
         with self._lock:
             timeline = self._timelines.get(cluster)
         latest = timeline.snapshots[-1] if timeline is not None and len(timeline) else None
-        if latest is not None and (latest.staged or latest.world.policies):
+        if latest is not None and latest.staged:
             decoded, texts = decode_lines_with_text(body.splitlines(), file=file)
             result, keys = self._ingest(decoded.flows, cluster, texts)
             lines, skipped, errors = decoded.lines, decoded.skipped, decoded.errors

@@ -28,6 +28,7 @@ from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from netwarden.engine.verdict import DirectionVerdict, Reason
 from netwarden.engine.world import World
@@ -37,6 +38,7 @@ from netwarden.flows.staged import StagedEvaluator, StagedSource, mark_flows
 from netwarden.model.flow import Flow, FlowEndpoint, Policy, StagedVerdict, Workload
 
 NO_SNAPSHOT = "no policy snapshot at the flow's time"
+MAX_ANSWERS = 65_536  # per snapshot: distinct connections remembered
 _DENY_REASONS = frozenset({Reason.ADMIN_DENY, Reason.DENY_RULE, Reason.BASELINE_DENY})
 
 
@@ -63,6 +65,7 @@ class PolicyTimeline:
         self._times: list[int] = []
         self._enrichers: OrderedDict[int, Enricher] = OrderedDict()  # by id(snapshot)
         self._staged: OrderedDict[int, tuple[StagedEvaluator, ...]] = OrderedDict()
+        self._answers: dict[int, tuple[Snapshot, dict[str, Any]]] = {}  # by id(snapshot)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -86,6 +89,7 @@ class PolicyTimeline:
             if index and self._times[index - 1] == since:
                 self._enrichers.pop(id(self._snapshots[index - 1]), None)
                 self._staged.pop(id(self._snapshots[index - 1]), None)
+                self._answers.pop(id(self._snapshots[index - 1]), None)
                 self._snapshots[index - 1] = snapshot
             else:
                 self._snapshots.insert(index, snapshot)
@@ -109,8 +113,21 @@ class PolicyTimeline:
             for old in self._snapshots[:keep]:
                 self._enrichers.pop(id(old), None)
                 self._staged.pop(id(old), None)
+                self._answers.pop(id(old), None)
             del self._snapshots[:keep], self._times[:keep]
             return keep
+
+    def answers(self, snapshot: Snapshot) -> dict[str, Any]:
+        """A cache of answers computed against ``snapshot`` (``pushed_attribution``'s, by
+        connection key), dropped with the snapshot and emptied past ``MAX_ANSWERS``."""
+        with self._lock:
+            found = self._answers.get(id(snapshot))
+            if found is None or found[0] is not snapshot:
+                found = (snapshot, {})
+                self._answers[id(snapshot)] = found
+            if len(found[1]) >= MAX_ANSWERS:
+                found[1].clear()
+            return found[1]
 
     def enricher(self, snapshot: Snapshot) -> Enricher:
         """The compiled engine's enricher for ``snapshot`` (least recently used evicted)."""
