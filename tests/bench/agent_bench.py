@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -97,11 +98,13 @@ class AgentResults:
     lag_p50_s: float = 0.0
     lag_p95_s: float = 0.0
     spool_pending: int = 0
+    server_cpu_us: float = 0.0  # server CPU time per stored flow
+    agents_cpu_us: float = 0.0  # agents' (and the bench's) CPU time per generated flow
     notes: list[str] = field(default_factory=list)
 
 
 @contextmanager
-def server(data: Path) -> Iterator[tuple[str, str]]:
+def server(data: Path) -> Iterator[tuple[str, str, int]]:
     """``netwarden serve`` in its own process, its output (access log) going to
     ``data/serve.log``; yields (url, admin token). (A pipe nobody reads once the token is
     found fills up with the access log and blocks the server mid-request.)"""
@@ -128,7 +131,7 @@ def server(data: Path) -> Iterator[tuple[str, str]]:
             time.sleep(0.2)
         else:
             raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
-        yield url, token
+        yield url, token, proc.pid
     finally:
         proc.terminate()
         try:
@@ -216,7 +219,7 @@ def _wait(check: object, timeout: float) -> bool:
 
 def bench_sync(clusters: int, result: AgentResults) -> None:
     intervals = Intervals(heartbeat_s=5.0)
-    with TemporaryDirectory() as tmp, server(Path(tmp) / "server") as (url, admin):
+    with TemporaryDirectory() as tmp, server(Path(tmp) / "server") as (url, admin, _):
         started = time.monotonic()
         names = [f"sync-{i:03d}" for i in range(clusters)]
         # No traffic: this measures the control loop (pull, apply, report), not ingestion.
@@ -270,11 +273,23 @@ def _spooled(fleet: Fleet) -> int:
     return total
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    """This process's CPU time: the agents' (threads of it) and the bench's own polling."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def bench_flows(
     clusters: int, rate: float, seconds: float, result: AgentResults, policies: bool = False
 ) -> None:
     intervals = Intervals(heartbeat_s=5.0)
-    with TemporaryDirectory() as tmp, server(Path(tmp) / "server") as (url, admin):
+    with TemporaryDirectory() as tmp, server(Path(tmp) / "server") as (url, admin, pid):
         names = [f"flows-{i:02d}" for i in range(clusters)]
         fleet = start_agents(url, admin, names, Path(tmp) / "spool", rate, intervals)
         headers = {"Authorization": f"Bearer {admin}"}
@@ -288,6 +303,7 @@ def bench_flows(
                 time.sleep(5)  # warm-up: agents connected, first batches shipped
                 first, t0 = _ingested(http), time.monotonic()
                 spooled = _spooled(fleet)
+                server_cpu, agents_cpu = _cpu_seconds(pid), _own_cpu_seconds()
                 lags: list[float] = []
                 while time.monotonic() - t0 < seconds:
                     time.sleep(1)
@@ -297,7 +313,10 @@ def bench_flows(
                 stored = _ingested(http) - first
                 elapsed = time.monotonic() - t0
                 result.flows_per_s = stored / elapsed
-                result.generated_per_s = (stored + _spooled(fleet) - spooled) / elapsed
+                generated = stored + _spooled(fleet) - spooled
+                result.generated_per_s = generated / elapsed
+                result.server_cpu_us = (_cpu_seconds(pid) - server_cpu) / max(stored, 1) * 1e6
+                result.agents_cpu_us = (_own_cpu_seconds() - agents_cpu) / max(generated, 1) * 1e6
                 if lags:
                     ordered = sorted(lags)
                     result.lag_p50_s = statistics.median(ordered)
@@ -335,7 +354,9 @@ def render(r: AgentResults) -> str:
             + f" asked for {r.flow_rate_asked:,.0f} flows/s: stored "
             f"{r.flows_per_s:,.0f} flows/s (the agents read {r.generated_per_s:,.0f}/s); "
             f"generation-to-queryable lag p50 {r.lag_p50_s:.2f} s, "
-            f"p95 {r.lag_p95_s:.2f} s; {r.spool_pending:,} flows still spooled at the end"
+            f"p95 {r.lag_p95_s:.2f} s; {r.spool_pending:,} flows still spooled at the end; "
+            f"CPU time {r.server_cpu_us:.0f} µs a stored flow in the server, "
+            f"{r.agents_cpu_us:.0f} µs a generated flow in the agents"
         )
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -175,3 +175,14 @@ def test_acknowledged_batches_survive_sigkill_and_partial_ones_vanish(tmp_path: 
             replace(f, uuid=f"b0-{i}", time=(f.time or 0) + i) for i, f in enumerate(SAMPLES[:10])
         ]
         assert store.append(batch0).stored == 0  # a retry of acknowledged flows
+
+
+def test_the_store_checkpoints_past_its_threshold_not_duckdbs_default(tmp_path: Path) -> None:
+    """Small appends would otherwise rewrite the last row group every 16 MB of log."""
+    store = DuckDBFlowStore(tmp_path / "flows.duckdb")
+    setting = "SELECT current_setting('checkpoint_threshold')"
+    assert store._db.execute(setting).fetchall() == [("244.1 MiB",)]
+    store.close()
+    other = DuckDBFlowStore(tmp_path / "other.duckdb", checkpoint_threshold="64MB")
+    assert other._db.execute(setting).fetchall() == [("61.0 MiB",)]
+    other.close()
