@@ -300,3 +300,14 @@ def test_a_decoder_failure_reaches_the_caller() -> None:
 
     with pytest.raises(OSError, match="read failed"):
         import_lines(DuckDBFlowStore(), Broken(), "in", now=T0, ahead=True)
+
+
+def test_a_pushed_body_may_end_its_lines_with_crlf_or_cr() -> None:
+    """``ingest_body`` splits lines as ``ingest_lines`` does: on \\n, \\r\\n and \\r."""
+    lines = load_simulated(TOPOLOGY, "c1", seed=1).generate(30, start_ns=T0)
+    counts = []
+    for ending in (b"\n", b"\r\n", b"\r"):
+        service = FlowService(DuckDBFlowStore())
+        ack = service.ingest_body(ending.join(lines) + ending, "c1")
+        counts.append((ack.lines, ack.stored, ack.error_count))
+    assert counts == [(30, 30, 0)] * 3
