@@ -93,13 +93,11 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 50_000
 # DuckDB checkpoints (writes the WAL's rows into the file, compressed) in the commit that
-# takes the WAL past this size. A checkpoint rewrites the table's last, partly filled row
-# group (122,880 rows), so at DuckDB's 16 MB the agents' small appends paid for that
-# rewrite every few batches: 60-113 µs of CPU a flow for 10,000-row appends against
-# 42-61 µs at 256 MB (docs/design/flows.md, "Checkpoints"). The price: up to this much
-# WAL to replay on the start after a crash, and the rows since the last checkpoint kept
-# in memory.
-DEFAULT_CHECKPOINT_THRESHOLD = "256MB"
+# takes the WAL past this size. DuckDB's own default: in one process, 10,000-row appends
+# cost less CPU at 256 MB (42-61 µs a flow against 60-113), but under the fleet's ingest
+# (400-flow pushes, queries beside them) 256 MB stored less (5,057 flows/s against 6,616)
+# with more lag; docs/design/flows.md, "Checkpoints".
+DEFAULT_CHECKPOINT_THRESHOLD = "16MiB"
 _ROW_GROUP_ROWS = 122_880  # DuckDB's default row group size
 _FETCH = 2_048
 _CONFLICT_RETRIES = 3
