@@ -303,3 +303,16 @@ def test_a_failed_group_fails_each_of_its_pushes() -> None:
     with pytest.raises(OSError, match="disk full"):
         commit.append(table.table, T0)
     assert commit.groups == 0
+
+
+def test_answers_are_kept_for_the_snapshots_used_last() -> None:
+    """The per-connection answers of a snapshot are memory: kept for as many snapshots as
+    the timeline keeps engines, the least recently used dropped."""
+    timeline = PolicyTimeline(max_engines=2)
+    first, second, third = (timeline.record(i, _world([]), f"g{i}") for i in (1, 2, 3))
+    timeline.answers(first)["key"] = "answer"
+    timeline.answers(second)["key"] = "answer"
+    assert timeline.answers(first) == {"key": "answer"}  # first is now the most recent
+    timeline.answers(third)["key"] = "answer"  # second, the least recent, is dropped
+    assert timeline.answers(first) == {"key": "answer"}
+    assert timeline.answers(second) == {}

@@ -65,7 +65,7 @@ class PolicyTimeline:
         self._times: list[int] = []
         self._enrichers: OrderedDict[int, Enricher] = OrderedDict()  # by id(snapshot)
         self._staged: OrderedDict[int, tuple[StagedEvaluator, ...]] = OrderedDict()
-        self._answers: dict[int, tuple[Snapshot, dict[str, Any]]] = {}  # by id(snapshot)
+        self._answers: OrderedDict[int, tuple[Snapshot, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -119,12 +119,18 @@ class PolicyTimeline:
 
     def answers(self, snapshot: Snapshot) -> dict[str, Any]:
         """A cache of answers computed against ``snapshot`` (``pushed_attribution``'s, by
-        connection key), dropped with the snapshot and emptied past ``MAX_ANSWERS``."""
+        connection key): kept for the ``max_engines`` snapshots used last (as their
+        engines), dropped with the snapshot, emptied past ``MAX_ANSWERS`` entries."""
+        key = id(snapshot)
         with self._lock:
-            found = self._answers.get(id(snapshot))
+            found = self._answers.get(key)
             if found is None or found[0] is not snapshot:
                 found = (snapshot, {})
-                self._answers[id(snapshot)] = found
+                self._answers[key] = found
+                while len(self._answers) > self.max_engines:
+                    self._answers.popitem(last=False)
+            else:
+                self._answers.move_to_end(key)
             if len(found[1]) >= MAX_ANSWERS:
                 found[1].clear()
             return found[1]
