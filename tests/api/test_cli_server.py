@@ -45,6 +45,23 @@ def test_import_reports_malformed_lines_and_fails(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_import_locates_malformed_lines_in_the_file_whatever_the_batch(
+    tmp_path: Path, live_server: str
+) -> None:
+    """Lines are sent in batches of ``--batch-lines``; an error names the line of the
+    file, not of its batch, into a store file and through the server alike."""
+    bad = tmp_path / "bad.jsonl"
+    good = [lines_of(flow(i, "a", "b")).strip() for i in range(1, 6)]
+    bad.write_text("\n".join([*good[:3], "{oops", *good[3:]]) + "\n")  # line 4 of 6
+    store = ["--cluster", "c1", "--db", str(tmp_path / "x.db"), "--batch-lines", "2"]
+    server = ["--cluster", "c1", "--api", live_server, "--token", "agent-c1", "--batch-lines", "2"]
+    for options in (store, server):
+        result = runner.invoke(app, ["flows", "import", str(bad), *options])
+        assert result.exit_code == 1, result.output
+        assert f"{bad}:4:" in result.output and f"{bad}:2:" not in result.output
+        assert "6 lines: 5 flows stored" in result.output
+
+
 def test_import_through_the_server_then_query_in_scope(live_server: str, tmp_path: Path) -> None:
     export = tmp_path / "c1.jsonl"
     export.write_text(fleet()["c1"])

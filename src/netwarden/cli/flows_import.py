@@ -49,10 +49,12 @@ def import_flows(
     totals: Counter[str] = Counter()
     for path in files:
         for number, chunk in enumerate(_chunks(path, batch_lines)):
+            first = number * batch_lines + 1  # the chunk's first line in the file
             if db is not None:
-                _into_store(db, cluster, path, chunk, totals)
+                _into_store(db, cluster, path, chunk, first, totals)
             else:
-                _into_server(api or "", token, cluster, f"{path.name}#{number}", chunk, totals)
+                batch = f"{path.name}#{number}"
+                _into_server(api or "", token, cluster, batch, path, chunk, first, totals)
     typer.echo(
         f"{totals['lines']} lines: {totals['stored']} flows stored, "
         f"{totals['duplicates']} already stored, {totals['skipped']} non-flow lines skipped, "
@@ -75,8 +77,10 @@ def _chunks(path: Path, size: int) -> list[list[str]]:
     return [lines[i : i + size] for i in range(0, len(lines), size)] or [[]]
 
 
-def _into_store(db: Path, cluster: str, path: Path, chunk: list[str], totals: Counter[str]) -> None:
-    decoded = decode_lines(chunk, file=str(path))
+def _into_store(
+    db: Path, cluster: str, path: Path, chunk: list[str], first: int, totals: Counter[str]
+) -> None:
+    decoded = decode_lines(chunk, file=str(path), first_line=first)
     for diag in decoded.errors:
         typer.echo(str(diag), err=True)
     try:
@@ -96,7 +100,14 @@ def _into_store(db: Path, cluster: str, path: Path, chunk: list[str], totals: Co
 
 
 def _into_server(
-    api: str, token: str | None, cluster: str, batch: str, chunk: list[str], totals: Counter[str]
+    api: str,
+    token: str | None,
+    cluster: str,
+    batch: str,
+    path: Path,
+    chunk: list[str],
+    first: int,
+    totals: Counter[str],
 ) -> None:
     body = gzip.compress(("\n".join(chunk) + "\n").encode("utf-8"))
     try:
@@ -105,7 +116,9 @@ def _into_server(
     except ApiError as exc:
         fail(f"error: {api}: {exc}")
     for error in ack.get("errors", []):
-        typer.echo(f"{error.get('file')}:{error.get('line')}: {error.get('message')}", err=True)
+        # The server numbers the batch's lines: here they are the file's again.
+        line = first + int(error.get("line") or 1) - 1
+        typer.echo(f"{path}:{line}: {error.get('message')}", err=True)
     skipped = ack.get("skipped", {})
     totals.update(
         lines=int(ack.get("lines", 0)),

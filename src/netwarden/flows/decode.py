@@ -169,9 +169,15 @@ class FlowStream:
     """
 
     def __init__(
-        self, lines: Iterable[str | bytes], file: str = "<input>", *, keep_text: bool = False
+        self,
+        lines: Iterable[str | bytes],
+        file: str = "<input>",
+        *,
+        keep_text: bool = False,
+        first_line: int = 1,
     ) -> None:
         self.file = file
+        self.first_line = first_line  # the number of the first line (a part of a file)
         self.lines = 0
         self.skipped: Counter[str] = Counter()
         self.errors: list[Diagnostic] = []
@@ -184,8 +190,9 @@ class FlowStream:
         try:
             for raw in self._source:
                 self.lines += 1
-                line = _strip_bom(raw) if self.lines == 1 else raw
-                decoded = decode_line(line, file=self.file, line_number=self.lines)
+                number = self.first_line + self.lines - 1
+                line = _strip_bom(raw) if number == 1 else raw
+                decoded = decode_line(line, file=self.file, line_number=number)
                 if isinstance(decoded, Flow):
                     if self.texts is not None:  # it decoded, so it is UTF-8
                         self.texts.append(line if isinstance(line, str) else line.decode())
@@ -196,7 +203,8 @@ class FlowStream:
                     self.errors.append(decoded)
         except (OSError, UnicodeDecodeError) as exc:
             message = f"cannot read: {exc}"
-            self.errors.append(_error("unreadable", message, self.file, self.lines + 1))
+            number = self.first_line + self.lines
+            self.errors.append(_error("unreadable", message, self.file, number))
 
     def result(self) -> DecodeResult:
         """Decode the lines not read yet; their flows with every count so far."""
@@ -210,9 +218,12 @@ def _strip_bom(raw: str | bytes) -> str | bytes:
     return raw[1:] if raw.startswith(_BOM) else raw
 
 
-def decode_lines(lines: Iterable[str | bytes], file: str = "<input>") -> DecodeResult:
-    """Decode every line of an iterable (list of strings, file object, ...)."""
-    return FlowStream(lines, file).result()
+def decode_lines(
+    lines: Iterable[str | bytes], file: str = "<input>", *, first_line: int = 1
+) -> DecodeResult:
+    """Decode every line of an iterable (list of strings, file object, ...); diagnostics
+    number the lines from ``first_line`` (a part of a longer file)."""
+    return FlowStream(lines, file, first_line=first_line).result()
 
 
 def decode_lines_with_text(
