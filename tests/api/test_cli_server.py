@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -114,3 +115,20 @@ def test_client_errors_are_readable(live_server: str) -> None:
             client.query_flows()
         except ApiError as exc:
             assert exc.status == 0 and "cannot reach" in str(exc)
+
+
+def test_import_reads_gzip_exports_and_locates_lines_that_are_not_utf8(tmp_path: Path) -> None:
+    """A .gz export is read as it is decompressed; a line that is not UTF-8 is an error of
+    its own line, the others are stored; a truncated .gz says so after what it imported."""
+    good = [lines_of(flow(i, "a", "b")).strip().encode() for i in range(1, 4)]
+    export = tmp_path / "export.jsonl.gz"
+    export.write_bytes(gzip.compress(b"\n".join([good[0], b"\xff\xfe{", *good[1:]]) + b"\n"))
+    db = ["--cluster", "c1", "--db", str(tmp_path / "x.db")]
+    result = runner.invoke(app, ["flows", "import", str(export), *db])
+    assert result.exit_code == 1, result.output
+    assert f"{export}:2:" in result.output and "4 lines: 3 flows stored" in result.output
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(export.read_bytes()[:-20])
+    cut = runner.invoke(app, ["flows", "import", str(truncated), *db])
+    assert cut.exit_code == 2 and f"error: {truncated}:" in cut.output
+    assert "Traceback" not in cut.output

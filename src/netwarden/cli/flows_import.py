@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
@@ -43,7 +44,8 @@ def import_flows(
         int, typer.Option("--batch-lines", min=1, help="Lines per acknowledged batch.")
     ] = DEFAULT_BATCH_LINES,
 ) -> None:
-    """Store Hubble flow exports (hubble observe -o json, exporter files) in the flow store."""
+    """Store Hubble flow exports (hubble observe -o json, exporter files; .gz read as it
+    decompresses) in the flow store, --batch-lines at a time. Errors name the file's line."""
     if (db is None) == (api is None):
         fail("error: give --db FILE (a store file) or --api URL (a running server)")
     totals: Counter[str] = Counter()
@@ -64,21 +66,36 @@ def import_flows(
         raise typer.Exit(1)
 
 
-def _chunks(path: Path, size: int) -> list[list[str]]:
+def _chunks(path: Path, size: int) -> Iterator[list[bytes]]:
+    """The file's lines (without their line ends), ``size`` at a time, read as they are
+    needed (an export may not fit in memory); at least one chunk, empty for an empty file.
+    Lines stay bytes: one that is not UTF-8 is a located error of its own."""
     try:
         if str(path) == "-":
-            lines = typer.get_text_stream("stdin").read().splitlines()
+            source: IO[bytes] | gzip.GzipFile = typer.get_binary_stream("stdin")
         elif path.suffix == ".gz":
-            lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+            source = gzip.open(path, "rb")
         else:
-            lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+            source = path.open("rb")
+    except OSError as exc:
         fail(f"error: {path}: {exc}")
-    return [lines[i : i + size] for i in range(0, len(lines), size)] or [[]]
+    chunk: list[bytes] = []
+    sent = False
+    try:
+        with source:
+            for line in source:
+                chunk.append(line.rstrip(b"\r\n"))
+                if len(chunk) == size:
+                    yield chunk
+                    chunk, sent = [], True
+    except (OSError, EOFError) as exc:  # a truncated or corrupt .gz, a read error
+        fail(f"error: {path}: {exc} (the batches of --batch-lines before it were imported)")
+    if chunk or not sent:
+        yield chunk
 
 
 def _into_store(
-    db: Path, cluster: str, path: Path, chunk: list[str], first: int, totals: Counter[str]
+    db: Path, cluster: str, path: Path, chunk: list[bytes], first: int, totals: Counter[str]
 ) -> None:
     decoded = decode_lines(chunk, file=str(path), first_line=first)
     for diag in decoded.errors:
@@ -105,11 +122,11 @@ def _into_server(
     cluster: str,
     batch: str,
     path: Path,
-    chunk: list[str],
+    chunk: list[bytes],
     first: int,
     totals: Counter[str],
 ) -> None:
-    body = gzip.compress(("\n".join(chunk) + "\n").encode("utf-8"))
+    body = gzip.compress(b"\n".join(chunk) + b"\n")
     try:
         with NetwardenClient(api, token) as client:
             ack = client.push_flows(cluster, body, batch=batch, gzipped=True)
