@@ -327,10 +327,10 @@ def _row(
         http.method if http is not None else None,
         http.url if http is not None else None,
         http.code if http is not None else None,
-        _policies(flow.egress_allowed_by),
-        _policies(flow.ingress_allowed_by),
-        _policies(flow.egress_denied_by),
-        _policies(flow.ingress_denied_by),
+        policy_refs(flow.egress_allowed_by),
+        policy_refs(flow.ingress_allowed_by),
+        policy_refs(flow.egress_denied_by),
+        policy_refs(flow.ingress_denied_by),
         flow.is_reply,
         flow.Summary,
         *staged_columns(flow),
@@ -391,7 +391,8 @@ def staged_columns(flow: Flow) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _NO_STAGED: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 
-def _policies(policies: tuple[Policy, ...]) -> tuple[str, ...]:
+def policy_refs(policies: tuple[Policy, ...]) -> tuple[str, ...]:
+    """A policy list as the store's columns hold it: ``kind/namespace/name`` each."""
     if not policies:
         return ()
     return tuple([f"{p.kind}/{p.namespace}/{p.name}" for p in policies])

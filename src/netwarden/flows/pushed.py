@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from netwarden.flows.arrow_columns import POLICY_COLUMNS
 from netwarden.flows.arrow_decode import decode_arrow
+from netwarden.flows.arrow_schema import true_mask
 from netwarden.flows.flow_columns import flow_from_raw, flows_table
 from netwarden.flows.live import LiveHub
 from netwarden.flows.metrics import (
@@ -175,7 +176,7 @@ def _route(table: Any, cluster: str, timeline: PolicyTimeline | None) -> tuple[A
         pc.equal(table.column("cluster"), cluster),
         pc.starts_with(table.column("node_name"), f"{cluster}/"),
     )
-    ok = _mask(stamped)
+    ok = true_mask(stamped)
     none = np.zeros(table.num_rows, dtype=bool)
     if timeline is None or not len(timeline) or not table.num_rows:
         return ok, none, np.full(table.num_rows, -1, dtype=np.int64)
@@ -189,7 +190,7 @@ def _route(table: Any, cluster: str, timeline: PolicyTimeline | None) -> tuple[A
     # appended False of both arrays.
     listed = np.zeros(table.num_rows, dtype=bool)
     for name in POLICY_COLUMNS:
-        listed |= _mask(pc.greater(pc.list_value_length(table.column(name)), 0))
+        listed |= true_mask(pc.greater(pc.list_value_length(table.column(name)), 0))
     attributed = listed | ~policies[at] | (at < 0)
     complete = _complete(table, "src") & _complete(table, "dst")
     base = ok & ~staged[at] & (complete | (at < 0))
@@ -201,15 +202,11 @@ def _complete(table: Any, side: str) -> Any:
     reserved:world with none of them."""
 
     def present(name: str) -> Any:
-        return _mask(pc.not_equal(table.column(f"{side}_{name}"), ""))
+        return true_mask(pc.not_equal(table.column(f"{side}_{name}"), ""))
 
     ns, pod, workload = present("namespace"), present("pod"), present("workload")
-    world = _mask(pc.is_in(table.column(f"{side}_identity"), pa.array(WORLD_IDENTITIES)))
+    world = true_mask(pc.is_in(table.column(f"{side}_identity"), pa.array(WORLD_IDENTITIES)))
     return (ns & pod & workload) | (world & ~ns & ~pod & ~workload)
-
-
-def _mask(values: Any) -> Any:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _int_or(values: Any, default: int) -> Any:
@@ -247,7 +244,7 @@ def _facts(table: Any) -> dict[str, Any]:
                 pc.or_(pc.equal(names, ""), pc.utf8_is_digit(names)),
                 pc.is_in(names, pa.array(list(_POINTS))),
             )
-            ok[at] &= _mask(known)
+            ok[at] &= true_mask(known)
             point[at] = names.to_numpy(zero_copy_only=False)
     return {
         "event": pa.array(events, pa.int64()),
@@ -263,10 +260,10 @@ def _extract(raw: Any, pattern: str) -> Any:
 
 def _found_or_absent(raw: Any, found: Any, key: str) -> Any:
     """Rows where the regex found the value, or the line never names the field."""
-    ok = _mask(pc.is_valid(found))
+    ok = true_mask(pc.is_valid(found))
     missed = np.flatnonzero(~ok)
     if len(missed):
-        named = _mask(pc.match_substring(pc.take(raw, pa.array(missed)), key))
+        named = true_mask(pc.match_substring(pc.take(raw, pa.array(missed)), key))
         ok[missed[~named]] = True
     return ok
 
@@ -337,7 +334,7 @@ def count_columnar(metrics: FlowMetrics, cluster: str, table: Any, facts: Any) -
 
 def _has(lists: Any, name: str) -> Any:
     """Per row: whether its list holds ``name``."""
-    hit = _mask(pc.equal(pc.list_flatten(lists), name))
+    hit = true_mask(pc.equal(pc.list_flatten(lists), name))
     parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False))
     out = np.zeros(len(lists), dtype=bool)
     out[parents[hit]] = True

@@ -38,7 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netwarden.flows.arrow_columns import POLICY_COLUMNS
-from netwarden.flows.flow_columns import flow_from_raw
+from netwarden.flows.arrow_schema import true_mask
+from netwarden.flows.flow_columns import flow_from_raw, policy_refs
 from netwarden.flows.flowencode import flow_to_json
 from netwarden.flows.timeline import PolicyTimeline, with_attribution
 from netwarden.model.flow import Flow
@@ -49,6 +50,7 @@ _KEY_COLUMNS = (
     "dst_cluster", "dst_namespace", "dst_pod", "dst_identity", "dst_labels", "ip_dst",
     "dst_names", "protocols", "l4_protocol", "is_reply", "verdict", "drop_reason_desc",
 )  # fmt: skip
+_READ = ("raw", "src_port", "dst_port", *_KEY_COLUMNS)
 _UNKNOWN_DROPS = ("", "DROP_REASON_UNKNOWN")
 # Keys whose presence in a line sends its row to the object path (a string value that
 # happens to read so only costs that row the slower path).
@@ -92,7 +94,7 @@ def attribute_rows(
     none = np.zeros(0, dtype=np.int64)
     if not len(rows):
         return Shared(table, none, 0, 0, 0)
-    sub = table.take(pa.array(rows))
+    sub = table.select(_READ).take(pa.array(rows))  # only the columns read here
     fits = _fits(sub)
     unanswered = [rows[~fits]]
     rows, sub = rows[fits], sub.filter(pa.array(fits))
@@ -107,11 +109,13 @@ def attribute_rows(
     group_of = np.asarray(groups.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
     _, first = np.unique(group_of, return_index=True)  # group g's first row: first[g]
     snapshots = timeline.snapshots
+    memo = {int(i): timeline.answers(snapshots[i]) for i in np.unique(row_at)}  # by snapshot
+    group_memo = [memo[int(row_at[row])] for row in first.tolist()]
     key_texts = keys.take(pa.array(first)).to_pylist()
     answers: list[_Answer | None] = []
     missing: list[int] = []
-    for g, (row, key) in enumerate(zip(first.tolist(), key_texts, strict=True)):
-        found = timeline.answers(snapshots[row_at[row]]).get(key)
+    for g, key in enumerate(key_texts):
+        found = group_memo[g].get(key)
         answers.append(found)
         if found is None:
             missing.append(g)
@@ -119,10 +123,7 @@ def attribute_rows(
         raws = sub.column("raw").take(pa.array(first[missing])).to_pylist()
         flows = [flow_from_raw(raw) for raw in raws]
         for g, flow, enriched in zip(missing, flows, timeline.enrich(flows), strict=True):
-            answer = _answer(flow, with_attribution(enriched))
-            answers[g] = answer
-            row = int(first[g])
-            timeline.answers(snapshots[row_at[row]])[key_texts[g]] = answer
+            answers[g] = group_memo[g][key_texts[g]] = _answer(flow, with_attribution(enriched))
     outcome = np.array([a.outcome if a is not None else OBJECTS for a in answers], np.int8)
     row_outcome = outcome[group_of]
     unanswered.append(rows[row_outcome == OBJECTS])
@@ -144,33 +145,30 @@ def _answer(flow: Flow, attributed: Flow) -> _Answer:
         for name in POLICY_COLUMNS
         if encoded.get(name)
     )
-    columns = tuple(
-        tuple(f"{p.kind}/{p.namespace}/{p.name}" for p in getattr(attributed, name))
-        for name in POLICY_COLUMNS
-    )
+    columns = tuple(policy_refs(getattr(attributed, name)) for name in POLICY_COLUMNS)
     return _Answer(LISTS, text, columns)
 
 
 def _fits(sub: Any) -> Any:
     """Rows whose connection key holds everything the enrichment reads (see the module)."""
     raw = sub.column("raw")
-    fits = _mask(pc.is_valid(sub.column("is_reply")))
+    fits = true_mask(pc.is_valid(sub.column("is_reply")))
     unknown_drop = pc.and_(
         pc.equal(sub.column("verdict"), "DROPPED"),
         pc.is_in(sub.column("drop_reason_desc"), pa.array(_UNKNOWN_DROPS)),
     )
-    fits &= ~_mask(unknown_drop)
-    envelope = _mask(pc.starts_with(raw, ENVELOPE_HEAD))
-    bare = _mask(pc.starts_with(raw, '{"')) & ~_mask(pc.starts_with(raw, '{"flow":'))
+    fits &= ~true_mask(unknown_drop)
+    envelope = true_mask(pc.starts_with(raw, ENVELOPE_HEAD))
+    bare = true_mask(pc.starts_with(raw, '{"')) & ~true_mask(pc.starts_with(raw, '{"flow":'))
     fits &= envelope | bare
-    fits &= ~_mask(pc.match_substring_regex(raw, _LINE_KEYS))
+    fits &= ~true_mask(pc.match_substring_regex(raw, _LINE_KEYS))
     return fits
 
 
 def _keys(sub: Any) -> Any:
     """One string per row: its connection key (columns joined with separators nothing in a
     Hubble field holds; a null column as NUL)."""
-    reply = _mask(sub.column("is_reply"))
+    reply = true_mask(sub.column("is_reply"))
     port = pc.if_else(pa.array(reply), sub.column("src_port"), sub.column("dst_port"))
     parts: list[Any] = [pc.cast(port, pa.string())]
     for name in _KEY_COLUMNS:
@@ -194,7 +192,7 @@ def _splice(
     texts = pa.array([a.text if a is not None else "" for a in answers], pa.string())
     chosen = pc.cast(raw.take(pa.array(splice)), pa.binary())
     envelope = pc.starts_with(chosen, ENVELOPE_HEAD.encode())
-    head = np.where(_mask(envelope), len(ENVELOPE_HEAD) - 1, 1)
+    head = np.where(true_mask(envelope), len(ENVELOPE_HEAD) - 1, 1)
     spliced = pc.cast(
         pc.binary_join_element_wise(
             _slice(chosen, head, before=True),
@@ -232,7 +230,3 @@ def _slice(values: Any, head: Any, *, before: bool) -> Any:
         part = pc.binary_slice(values, 0, start) if before else pc.binary_slice(values, start, end)
         out = pc.if_else(pick, part, out)
     return out
-
-
-def _mask(values: Any) -> Any:
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
