@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,3 +51,39 @@ def test_bad_settings_are_reported_without_a_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--config", str(config)])
     assert result.exit_code == 2
     assert "error: setting port" in result.output and "Traceback" not in result.output
+
+
+def test_a_stop_ends_the_agents_long_polls_before_draining(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``AgentAwareServer.shutdown`` closes the generation watch before uvicorn drains the
+    connections: a waiting poll answers "unchanged" at once instead of being cancelled
+    at the end of the drain (with a traceback in the log)."""
+    import asyncio
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from netwarden.cli.serve import AgentAwareServer
+    from netwarden.control.desired import GenerationWatch
+
+    app = FastAPI()
+    app.state.generations = GenerationWatch()
+    closed_at_drain: list[bool] = []
+
+    async def drain(self: uvicorn.Server, sockets: Any = None) -> None:
+        closed_at_drain.append(app.state.generations.closed)
+
+    monkeypatch.setattr(uvicorn.Server, "shutdown", drain)
+    server = AgentAwareServer(uvicorn.Config(app))
+
+    async def poll_then_stop() -> float:
+        started = asyncio.get_running_loop().time()
+        waiting = asyncio.create_task(app.state.generations.wait(30))
+        await asyncio.sleep(0.05)
+        await server.shutdown()
+        await waiting
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(poll_then_stop()) < 5
+    assert closed_at_drain == [True]

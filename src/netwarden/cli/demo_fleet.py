@@ -28,7 +28,7 @@ from netwarden.agent.simulated import SimulatedCluster, load_simulated
 from netwarden.agent.sync import Intervals
 from netwarden.api.server import Server, Settings
 from netwarden.cli.context import Config, Context, save_config
-from netwarden.cli.serve import GRACEFUL_S
+from netwarden.cli.serve import GRACEFUL_S, AgentAwareServer
 from netwarden.client.http import NetwardenClient
 from netwarden.client.manifests import load_manifests
 from netwarden.client.names import Names
@@ -116,7 +116,7 @@ class DemoFleet:
             log_level="warning",
             timeout_graceful_shutdown=GRACEFUL_S,
         )
-        self._uvicorn = uvicorn.Server(config)
+        self._uvicorn = AgentAwareServer(config)
         self._thread = threading.Thread(target=self._uvicorn.run, name="server", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,19 @@ from netwarden.api.server import Server, Settings
 from netwarden.cli.offline import fail
 
 GRACEFUL_S = 3  # seconds a stop waits for requests in flight
+
+
+class AgentAwareServer(uvicorn.Server):
+    """uvicorn's server that, when a stop begins, ends the agents' long polls first: they
+    answer "unchanged" at once (``GenerationWatch.close``) and the agents reconnect to the
+    next server with backoff, so the graceful drain has nothing to cancel (it used to
+    cancel them after ``GRACEFUL_S`` and log a traceback for each)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        watch = getattr(getattr(self.config.app, "state", None), "generations", None)
+        if watch is not None:
+            watch.close()
+        await super().shutdown(sockets)
 
 
 def serve(
@@ -55,15 +69,14 @@ def serve(
         )
     typer.echo(f"Netwarden listening on http://{settings.host}:{settings.port}")
     try:
-        # Agents' long polls hold connections open for up to a minute: a stop does not
-        # wait for them (they reconnect to the next server with backoff).
-        uvicorn.run(
+        listen = uvicorn.Config(
             server.app,
             host=settings.host,
             port=settings.port,
             log_level="info",
             timeout_graceful_shutdown=GRACEFUL_S,
         )
+        AgentAwareServer(listen).run()
     finally:
         server.close()
 
